@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* One extension served on one listener: security checks, routing to UI files
+ * and to the backend relay. The extension's origin is http://127.0.0.1:PORT. */
+#pragma once
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "ext/metadata.h"
+#include "proxy/backend.h"
+
+#define DEXT_SECRET_LEN 32
+
+struct dext_site_config {
+    const char *name;
+    const char *root;  /* the extension's files */
+    const char *image; /* extension.image */
+    const struct dext_ext_meta *meta; /* borrowed for the site's life */
+    const char *socket_path; /* the backend socket, or NULL when none is declared */
+    const char *listen_host; /* "127.0.0.1" */
+    int port;               /* 0: any */
+};
+
+struct dext_site;
+
+/* Opens the UI root and starts listening. -ENOENT when the UI root is missing,
+ * or a negative errno from bind. */
+int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct dext_site **ret);
+int dext_site_port(const struct dext_site *s);
+/* Applies timeouts and the body limit (0 fields keep the defaults). */
+void dext_site_set_limits(struct dext_site *s, const struct dext_http_limits *l);
+/* The URL to open, with the secret (new string). */
+char *dext_site_url(const struct dext_site *s);
+/* The relay target (NULL without a socket); borrowed. */
+struct dext_backend *dext_site_backend(struct dext_site *s);
+/* Stops listening, closes every connection and relay, frees @s. */
+void dext_site_free(struct dext_site *s);
+
+/* Pure helpers, exposed for tests. */
+/* Finds @key in the query of @url; returns its value's start and length, or NULL. */
+const char *dext_url_query_param(const char *url, size_t url_len, const char *key,
+                                 size_t *ret_len);
+/* Finds cookie @name in a Cookie header value; NULL if absent. */
+const char *dext_cookie_value(const char *header, size_t len, const char *name,
+                              size_t *ret_len);
+/* Constant-time comparison of a candidate with the secret. */
+bool dext_secret_equal(const char *secret, const char *candidate, size_t len);
