@@ -54,7 +54,7 @@ int dext_ext_load_dir(const char *dir, struct dext_ext_meta **ret_meta,
     _cleanup_free_ char *text = NULL;
     _cleanup_close_ int fd = -1;
     size_t len;
-    size_t before;
+    int bad = 0;
     int r;
 
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -76,30 +76,33 @@ int dext_ext_load_dir(const char *dir, struct dext_ext_meta **ret_meta,
     if (r < 0)
         return r;
 
-    before = problems ? problems->n : 0;
     if (m->icon)
-        (void)check_path(fd, m->icon, S_IFREG, problems, "icon");
-    if (m->has_ui &&
-        check_path(fd, m->ui_root, S_IFDIR, problems, "ui.dashboard-tab.root") == 0) {
-        _cleanup_free_ char *entry = xasprintf("%s%s%s", m->ui_root, m->ui_root[0] ? "/" : "",
-                                               m->ui_src);
-        (void)check_path(fd, entry, S_IFREG, problems, "ui.dashboard-tab.src");
+        bad |= check_path(fd, m->icon, S_IFREG, problems, "icon");
+    if (m->has_ui) {
+        int q = check_path(fd, m->ui_root, S_IFDIR, problems, "ui.dashboard-tab.root");
+        bad |= q;
+        if (q == 0) {
+            _cleanup_free_ char *entry = xasprintf("%s%s%s", m->ui_root,
+                                                   m->ui_root[0] ? "/" : "", m->ui_src);
+            bad |= check_path(fd, entry, S_IFREG, problems, "ui.dashboard-tab.src");
+        }
     }
     if (m->vm_composefile)
-        (void)check_path(fd, m->vm_composefile, S_IFREG, problems, "vm.composefile");
-    for (size_t i = 0; i < m->n_host_binaries; i++) {
-        char field[64];
-        (void)snprintf(field, sizeof(field), "host.binaries (linux #%zu)", i + 1);
-        (void)check_path(fd, m->host_binaries[i].path,
-                         m->host_binaries[i].is_dir ? S_IFDIR : S_IFREG, problems, field);
-    }
+        bad |= check_path(fd, m->vm_composefile, S_IFREG, problems, "vm.composefile");
+    for (size_t i = 0; i < m->n_host_binaries; i++)
+        bad |= check_path(fd, m->host_binaries[i].path,
+                          m->host_binaries[i].is_dir ? S_IFDIR : S_IFREG, problems,
+                          "host.binaries (linux)");
     if (m->vm_command && strchr(m->vm_command[0], '/') && m->vm_command[0][0] != '/') {
-        if (check_path(fd, m->vm_command[0], S_IFREG, problems, "vm.x-dext-command[0]") == 0 &&
-            faccessat(fd, m->vm_command[0], X_OK, 0) < 0)
+        int q = check_path(fd, m->vm_command[0], S_IFREG, problems, "vm.x-dext-command[0]");
+        bad |= q;
+        if (q == 0 && faccessat(fd, m->vm_command[0], X_OK, 0) < 0) {
             dext_meta_problem_add(problems, "vm.x-dext-command[0]: '%s' is not executable",
                                   m->vm_command[0]);
+            bad = -1;
+        }
     }
-    if (problems && problems->n > before)
+    if (bad)
         return -EBADMSG;
     *ret_meta = TAKE_PTR(m);
     return 0;

@@ -7,7 +7,9 @@
  *   GET  /hello  -> {"message":"Hello from the hello backend"}
  *   POST /greet  {"name":"..."} -> {"greeting":"Hello, ...!"}
  * One thread, poll(), keep-alive, Content-Length bodies up to 64 KiB. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -1,0 +1,1 @@
+/* ddclient placeholder */ window.ddClient = {};
