@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runDext, tmpState, makeExt, serviceMeta, startDext, FIXTURE, alive, waitFor } from './lib.mjs';
+import { runDext, tmpState, makeExt, serviceMeta, startDext, FIXTURE, alive, waitFor, checkClean } from './lib.mjs';
 
 test('--version and --help', async () => {
   const v = await runDext(['--version']);
@@ -132,7 +132,7 @@ test('run shows in ls as running; logs show backend output; rm stops it', async 
   const rm = await runDext(['rm', 'beta'], { env: st.env });
   assert.equal(rm.code, 0, rm.stderr);
   const ex = await d.exited;
-  assert.equal(ex.code, 0);
+  checkClean('dext run', ex.code, d.stderr());
   assert.ok(!alive(d.pid));
 });
 

@@ -57,7 +57,15 @@ export function serviceMeta(socket = 'backend.sock', extra = {}) {
   };
 }
 
-/** Runs dext to completion: {code, signal, stdout, stderr}. */
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: \w+Sanitizer/;
+
+/** Throws when a dext process reported a sanitizer error or did not exit 0. */
+export function checkClean(what, code, stderr) {
+  if (SANITIZER.test(stderr)) throw new Error(`${what}: sanitizer report:\n${stderr}`);
+  if (code !== 0) throw new Error(`${what}: exit status ${code}:\n${stderr}`);
+}
+
+/** Runs dext to completion: {code, signal, stdout, stderr}. Sanitizer reports throw. */
 export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT } = {}) {
   return new Promise((resolve, reject) => {
     const p = spawn(DEXT, args, { env: { ...process.env, ...env }, cwd });
@@ -67,7 +75,11 @@ export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT } = {}) 
     p.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`dext ${args.join(' ')} timed out`)); }, timeoutMs);
     p.on('error', (e) => { clearTimeout(t); reject(e); });
-    p.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+    p.on('close', (code, signal) => {
+      clearTimeout(t);
+      if (SANITIZER.test(stderr)) reject(new Error(`dext ${args.join(' ')}: sanitizer report:\n${stderr}`));
+      else resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
@@ -104,12 +116,15 @@ export function startDext(args, { env = {}, timeoutMs = 15000, cwd = ROOT } = {}
         entry: url.pathname,
         stderr: () => err,
         exited,
+        /** Stops dext; with SIGTERM, fails unless it exits 0 with no sanitizer report. */
         async stop(signal = 'SIGTERM', waitMs = 15000) {
-          if (p.exitCode !== null || p.signalCode !== null) return exited;
-          p.kill(signal);
+          if (p.exitCode === null && p.signalCode === null) {
+            p.kill(signal);
+          }
           const timer = setTimeout(() => p.kill('SIGKILL'), waitMs);
           const r = await exited;
           clearTimeout(timer);
+          if (signal === 'SIGTERM') checkClean('dext run', r.code, err);
           return r;
         },
       });

@@ -44,11 +44,15 @@ test('a backend that dies is restarted with backoff', async () => {
   const d = await startDext([dir, '--backend-cmd', FIXTURE], { env: st.env });
   try {
     const pidOf = async () => JSON.parse((await request(d.port, { path: '/__dext/vm/service/pid', secret: d.secret, timeoutMs: 15000 })).text).pid;
+    // Each call is made once the killed process is really gone: a call racing the
+    // kill itself may fail, as it would on any host.
     const p1 = await pidOf();
     process.kill(p1, 'SIGKILL');
+    await waitFor(() => !alive(p1), { what: 'the first backend to die' });
     const p2 = await pidOf();
     assert.notEqual(p2, p1);
     process.kill(p2, 'SIGKILL');
+    await waitFor(() => !alive(p2), { what: 'the second backend to die' });
     const p3 = await pidOf();
     assert.notEqual(p3, p2);
     const logs = (await runDext(['logs', 'phoenix'], { env: st.env })).stdout;
@@ -74,8 +78,9 @@ test('a backend that ignores SIGTERM is killed after the grace period', async ()
   const dir = makeExt(st.dir, 'stubborn', serviceMeta());
   const d = await startDext([dir, '--backend-cmd', '/bin/sh', '-c', "trap '' TERM; sleep 300 & wait"],
     { env: { ...st.env, DEXT_STOP_GRACE_MS: '400' } });
-  await waitFor(() => childPids(d.pid).length > 0, { what: 'the backend to start' });
-  const [bpid] = childPids(d.pid);
+  // Wait for the shell's own child: by then its trap is set.
+  await waitFor(() => childPids(d.pid).some((p) => childPids(p).length > 0), { what: 'the backend to start' });
+  const bpid = childPids(d.pid).find((p) => childPids(p).length > 0);
   const t0 = Date.now();
   const r = await d.stop('SIGTERM');
   assert.equal(r.code, 0);
