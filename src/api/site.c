@@ -117,8 +117,8 @@ static bool host_ok(const struct dext_site *s, const struct dext_http_header *h)
 static bool check_origin(struct dext_site *s, struct dext_http_conn *c,
                          const struct dext_http_req *req)
 {
-    const struct dext_http_header *host = dext_http_req_header(req, "host");
-    const struct dext_http_header *origin = dext_http_req_header(req, "origin");
+    const struct dext_http_header *host = dext_http_req_known(req, DEXT_H_HOST);
+    const struct dext_http_header *origin = dext_http_req_known(req, DEXT_H_ORIGIN);
 
     if (!host) {
         dext_http_respond_error(c, 400, "missing Host header");
@@ -137,14 +137,14 @@ static bool check_origin(struct dext_site *s, struct dext_http_conn *c,
 
 static bool header_secret_ok(const struct dext_site *s, const struct dext_http_req *req)
 {
-    const struct dext_http_header *h = dext_http_req_header(req, "x-dext-secret");
+    const struct dext_http_header *h = dext_http_req_known(req, DEXT_H_SECRET);
     return h && dext_secret_equal(s->secret, h->value, h->value_len);
 }
 
 static void handle_api(struct dext_site *s, struct dext_http_conn *c,
                        const struct dext_http_req *req)
 {
-    const struct dext_http_header *site = dext_http_req_header(req, "sec-fetch-site");
+    const struct dext_http_header *site = dext_http_req_known(req, DEXT_H_FETCH_SITE);
     size_t plen = STRLEN(SERVICE_PREFIX);
 
     if (!header_secret_ok(s, req)) {
@@ -197,7 +197,7 @@ static void handle_ui(struct dext_site *s, struct dext_http_conn *c,
                       const struct dext_http_req *req)
 {
     char rel[DEXT_PATH_MAX + 1], opened[DEXT_PATH_MAX + 32], cookie[160] = "";
-    const struct dext_http_header *ch = dext_http_req_header(req, "cookie");
+    const struct dext_http_header *ch = dext_http_req_known(req, DEXT_H_COOKIE);
     const char *v;
     size_t vlen;
     bool ok = header_secret_ok(s, req);

@@ -38,12 +38,14 @@ struct dext_http_conn {
     bool shutting_down;
     bool paused;         /* reads stopped by the handler */
     bool parse_paused;   /* parser paused after a message: waiting for the answer */
+    bool read_stopped;   /* reading stopped: too many pipelined bytes held */
     bool in_execute;     /* inside llhttp_execute: no re-entrant parsing */
     bool req_complete;   /* the current request's body is all read */
     bool answered;       /* the current answer has ended */
     bool discard;        /* answer sent early: draining the rest of the body */
     bool above_high;     /* write queue went past the high mark */
     bool in_name, in_value;
+    uint64_t deadline_ms; /* 0: none */
     uint64_t discarded;
     int err_status;      /* answer to a head that broke a limit */
     const char *err_msg; /* and its message */
@@ -129,6 +131,17 @@ const char *dext_http_reason(int status)
 static void on_timer(uv_timer_t *t)
 {
     struct dext_http_conn *c = container_of(t, struct dext_http_conn, timer);
+    uint64_t now = uv_now(c->server->loop);
+
+    /* The timer is moved lazily: it may fire before the current deadline (or
+     * after the deadline was cleared), and then only re-arms. */
+    if (c->deadline_ms == 0)
+        return;
+    if (now < c->deadline_ms) {
+        (void)uv_timer_start(&c->timer, on_timer, c->deadline_ms - now, 0);
+        return;
+    }
+    c->deadline_ms = 0;
 
     if (c->lingering || c->state == CONN_IDLE) {
         conn_close(c);
@@ -150,10 +163,23 @@ static void on_timer(uv_timer_t *t)
     conn_flush_then_close(c);
 }
 
+/* Sets the connection's one deadline. A request costs no timer heap operation
+ * unless the new deadline is earlier than the armed one. */
 static void timer_arm(struct dext_http_conn *c, uint64_t ms)
 {
-    if (!c->closing)
+    uint64_t due;
+
+    if (c->closing)
+        return;
+    due = uv_now(c->server->loop) + ms;
+    c->deadline_ms = due;
+    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > ms)
         (void)uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void timer_clear(struct dext_http_conn *c)
+{
+    c->deadline_ms = 0;
 }
 
 /* ---- close path ---- */
@@ -220,7 +246,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     /* Keep reading for a moment so unread request bytes do not turn into a
      * reset that destroys the answer on its way to the client. */
     c->lingering = true;
-    c->paused = c->parse_paused = false;
+    c->paused = c->parse_paused = c->read_stopped = false;
     (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     timer_arm(c, DEXT_HTTP_LINGER_MS);
 }
@@ -355,8 +381,23 @@ static void process_pending(struct dext_http_conn *c)
         conn_feed(c, p, n);
         free(p);
     }
-    if (!c->closing && !c->parse_paused && !c->paused && !c->lingering)
+    if (c->read_stopped && !c->closing && !c->parse_paused && !c->paused && !c->lingering) {
+        c->read_stopped = false;
         (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+/* Keeps bytes that arrive while the parser waits for an answer; reading stops
+ * once DEXT_HTTP_MAX_PIPELINE of them are held. */
+static void keep_pending(struct dext_http_conn *c, const char *p, size_t n)
+{
+    c->pending = xrealloc(c->pending, c->pending_len + n);
+    memcpy(c->pending + c->pending_len, p, n);
+    c->pending_len += n;
+    if (c->pending_len >= DEXT_HTTP_MAX_PIPELINE && !c->read_stopped) {
+        c->read_stopped = true;
+        (void)uv_read_stop((uv_stream_t *)&c->tcp);
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -373,6 +414,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->lingering)
         return;
+    if (c->parse_paused) {
+        keep_pending(c, buf->base, (size_t)nread);
+        return;
+    }
     if (c->state == CONN_BODY)
         timer_arm(c, c->server->limits.body_timeout_ms);
     conn_feed(c, buf->base, (size_t)nread);
@@ -393,14 +438,11 @@ static void conn_feed(struct dext_http_conn *c, const char *p, size_t n)
         const char *at = llhttp_get_error_pos(&c->parser);
         size_t used = (size_t)(at - p);
 
-        if (used < n) {
-            /* Pipelined bytes: keep them until this answer has ended. */
-            c->pending = xrealloc(c->pending, c->pending_len + (n - used));
-            memcpy(c->pending + c->pending_len, at, n - used);
-            c->pending_len += n - used;
-        }
+        /* Pipelined bytes wait until this answer has ended. Reading goes on
+         * (stopping and restarting it costs two epoll_ctl calls a request). */
         c->parse_paused = true;
-        (void)uv_read_stop((uv_stream_t *)&c->tcp);
+        if (used < n)
+            keep_pending(c, at, n - used);
         goto check_resume;
     }
     if (c->err_status) {
@@ -542,6 +584,73 @@ static int on_header_value_complete(llhttp_t *p)
     return head_append(c, "", 1);
 }
 
+static bool name_eq(const char *name, size_t len, const char *lit, size_t lit_len)
+{
+    return len == lit_len && strncasecmp(name, lit, len) == 0;
+}
+#define IS(lit) name_eq(name, len, lit, sizeof(lit) - 1)
+
+/* Sorts a header into a known kind (or -1) and says whether it is private. */
+static int classify(const char *name, size_t len, bool *is_private)
+{
+    *is_private = false;
+    if (len >= 4 && strncasecmp(name, "sec-", 4) == 0) {
+        *is_private = true;
+        return IS("sec-fetch-site") ? DEXT_H_FETCH_SITE : -1;
+    }
+    if (len >= 7 && strncasecmp(name, "x-dext-", 7) == 0) {
+        *is_private = true;
+        if (IS("x-dext-secret"))
+            return DEXT_H_SECRET;
+        return IS("x-dext-headers") ? DEXT_H_DEXT_HEADERS : -1;
+    }
+    switch (len) {
+    case 2:
+        *is_private = IS("te");
+        return -1;
+    case 4:
+        if (IS("host")) {
+            *is_private = true;
+            return DEXT_H_HOST;
+        }
+        return -1;
+    case 6:
+        if (IS("origin")) {
+            *is_private = true;
+            return DEXT_H_ORIGIN;
+        }
+        if (IS("cookie")) {
+            *is_private = true;
+            return DEXT_H_COOKIE;
+        }
+        if (IS("expect")) {
+            *is_private = true;
+            return DEXT_H_EXPECT;
+        }
+        return -1;
+    case 7:
+        *is_private = IS("referer") || IS("trailer") || IS("upgrade");
+        return -1;
+    case 10:
+        *is_private = IS("connection") || IS("keep-alive");
+        return -1;
+    case 12:
+        return IS("content-type") ? DEXT_H_CONTENT_TYPE : -1;
+    case 14:
+        *is_private = IS("content-length");
+        return -1;
+    case 16:
+        *is_private = IS("proxy-connection");
+        return -1;
+    case 17:
+        *is_private = IS("transfer-encoding");
+        return -1;
+    default:
+        return -1;
+    }
+}
+#undef IS
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct dext_http_conn *c = conn_of(p);
@@ -559,13 +668,17 @@ static int on_headers_complete(llhttp_t *p)
     r->url = base + c->url_off;
     r->url_len = c->url_len;
     r->n_headers = c->n_hdr;
+    for (size_t k = 0; k < DEXT_H__MAX; k++)
+        r->known[k] = -1;
     for (size_t i = 0; i < c->n_hdr; i++) {
-        r->headers[i] = (struct dext_http_header){
-            .name = base + c->hoff[i].name_off,
-            .name_len = c->hoff[i].name_len,
-            .value = base + c->hoff[i].value_off,
-            .value_len = c->hoff[i].value_len,
-        };
+        struct dext_http_header *h = &r->headers[i];
+        h->name = base + c->hoff[i].name_off;
+        h->name_len = c->hoff[i].name_len;
+        h->value = base + c->hoff[i].value_off;
+        h->value_len = c->hoff[i].value_len;
+        int k = classify(h->name, h->name_len, &h->is_private);
+        if (k >= 0 && r->known[k] < 0)
+            r->known[k] = (int16_t)i;
     }
     r->has_length = (p->flags & F_CONTENT_LENGTH) != 0;
     r->content_length = r->has_length ? p->content_length : 0;
@@ -577,7 +690,7 @@ static int on_headers_complete(llhttp_t *p)
     if (r->has_body)
         timer_arm(c, c->server->limits.body_timeout_ms);
     else
-        (void)uv_timer_stop(&c->timer);
+        timer_clear(c);
     c->server->on_request(c->server->userdata, c, r);
     if (c->closing)
         return -1;
@@ -610,7 +723,7 @@ static int on_message_complete(llhttp_t *p)
 
     c->req_complete = true;
     c->state = CONN_DONE;
-    (void)uv_timer_stop(&c->timer);
+    timer_clear(c);
     if (c->ops && c->ops->on_end)
         c->ops->on_end(c->ops_data);
     if (c->closing)
@@ -634,8 +747,10 @@ void dext_http_conn_attach(struct dext_http_conn *c, const struct dext_http_body
 
     c->ops = ops;
     c->ops_data = data;
-    if (c->req.has_body && c->req.http_minor >= 1 &&
-        dext_http_req_header_is(&c->req, "expect", "100-continue"))
+    const struct dext_http_header *expect = dext_http_req_known(&c->req, DEXT_H_EXPECT);
+
+    if (c->req.has_body && c->req.http_minor >= 1 && expect && expect->value_len == 12 &&
+        strncasecmp(expect->value, "100-continue", 12) == 0)
         (void)dext_http_conn_write(c, cont, sizeof(cont) - 1);
 }
 
@@ -684,7 +799,7 @@ void dext_http_conn_resume(struct dext_http_conn *c)
     if (c->closing || !c->paused)
         return;
     c->paused = false;
-    if (!c->parse_paused)
+    if (!c->read_stopped)
         (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

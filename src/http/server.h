@@ -20,6 +20,7 @@
 #define DEXT_HTTP_MAX_HEADERS 100
 #define DEXT_HTTP_MAX_DISCARD (1024 * 1024) /* unread body we drain after an early answer */
 #define DEXT_HTTP_MAX_CONNS 1024
+#define DEXT_HTTP_MAX_PIPELINE (64 * 1024) /* bytes held while an answer is pending */
 #define DEXT_HTTP_READ_SIZE (64 * 1024)
 #define DEXT_HTTP_HIGH_WATER (1024 * 1024)
 #define DEXT_HTTP_LOW_WATER (256 * 1024)
@@ -32,11 +33,25 @@
 struct dext_http_conn;
 struct dext_http_server;
 
+/* Headers the server recognises while parsing, so handlers need not search. */
+enum dext_http_known {
+    DEXT_H_HOST,
+    DEXT_H_ORIGIN,
+    DEXT_H_COOKIE,
+    DEXT_H_SECRET,        /* X-Dext-Secret */
+    DEXT_H_FETCH_SITE,    /* Sec-Fetch-Site */
+    DEXT_H_DEXT_HEADERS,  /* X-Dext-Headers */
+    DEXT_H_EXPECT,
+    DEXT_H_CONTENT_TYPE,
+    DEXT_H__MAX,
+};
+
 struct dext_http_header {
     const char *name;
     size_t name_len;
     const char *value;
     size_t value_len;
+    bool is_private; /* hop-by-hop, framing, browser or dext header: never relayed */
 };
 
 /* One request head. Valid from the request callback until the response ends. */
@@ -47,6 +62,7 @@ struct dext_http_req {
     size_t url_len;
     struct dext_http_header headers[DEXT_HTTP_MAX_HEADERS];
     size_t n_headers;
+    int16_t known[DEXT_H__MAX]; /* index in headers of the first one, or -1 */
     uint64_t content_length; /* when has_length */
     bool has_length;
     bool is_chunked;
@@ -91,6 +107,13 @@ void dext_http_server_set_limits(struct dext_http_server *s, const struct dext_h
 const struct dext_http_limits *dext_http_server_limits(const struct dext_http_server *s);
 /* Stops listening and closes every connection; frees @s once all handles closed. */
 void dext_http_server_close(struct dext_http_server *s);
+
+/* The first header of kind @k, or NULL. */
+static inline const struct dext_http_header *dext_http_req_known(const struct dext_http_req *req,
+                                                                 enum dext_http_known k)
+{
+    return req->known[k] >= 0 ? &req->headers[req->known[k]] : NULL;
+}
 
 /* Looks up a request header (case-insensitive); NULL if absent. */
 const struct dext_http_header *dext_http_req_header(const struct dext_http_req *req,

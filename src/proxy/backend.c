@@ -3,6 +3,7 @@
 #include "proxy/backend.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/macro.h"
+#include "base/parse-util.h"
 #include "base/xalloc.h"
 
 #define RELAY_MAX_IOV 64
@@ -37,12 +39,11 @@ struct resp_hdr {
 };
 
 struct relay {
+    /* Everything up to `pending` is zeroed when a relay is reused. */
     struct dext_backend *b;
     struct relay *prev, *next;
     struct dext_http_conn *client;
     struct bconn *bc;
-    struct dext_buf pending; /* bytes for the backend not yet handed to a connection */
-    struct dext_buf retry;   /* the whole request, while it can still be sent again */
     bool can_retry;
     bool retried;
     bool reused;
@@ -60,21 +61,24 @@ struct relay {
     bool busy; /* inside a backend read: the client side may not free us */
     bool dead; /* the client went away while busy */
     bool in_name, in_value;
+    bool head_too_big;
     uint64_t deadline_ms;
     uint64_t body_seen;
     int last_error;
-    /* the backend's response head */
-    struct dext_buf rhead;
     uint32_t reason_off, reason_len;
-    struct resp_hdr hdr[RELAY_MAX_RESP_HEADERS];
     size_t n_hdr;
-    bool head_too_big;
-    /* what goes to the client from one backend read */
-    struct dext_buf out_head;
-    uv_buf_t iov[RELAY_MAX_IOV];
     unsigned n_iov;
-    char scratch[RELAY_MAX_IOV * 12];
     size_t scratch_len;
+
+    /* From here on, kept (emptied) across reuse, so a relay costs no allocation. */
+    struct dext_buf pending; /* bytes for the backend not yet handed to a connection */
+    struct dext_buf retry;   /* the whole request, while it can still be sent again */
+    struct dext_buf rhead;   /* the backend's response head */
+    struct dext_buf out_head; /* the head sent to the client */
+    struct resp_hdr hdr[RELAY_MAX_RESP_HEADERS];
+    uv_buf_t iov[RELAY_MAX_IOV]; /* what goes to the client from one backend read */
+    char scratch[RELAY_MAX_IOV * 12];
+    struct relay *next_free;
 };
 
 struct dext_backend {
@@ -83,6 +87,8 @@ struct dext_backend {
     struct bconn *conns;     /* every connection */
     size_t n_idle;
     struct relay *relays;
+    struct relay *free_relays; /* finished relays kept for reuse */
+    size_t n_free_relays;
     uv_timer_t retry_timer;
     bool freeing;
     int n_handles; /* open handles: connections + the timer */
@@ -108,22 +114,25 @@ static bool name_is(const char *name, size_t len, const char *lit)
     return len == n && strncasecmp(name, lit, n) == 0;
 }
 
-static bool hop_by_hop(const char *name, size_t len)
+/* Response headers that stay between the backend and dext (and cookies, which
+ * would land on dext's origin). */
+static bool resp_private(const char *name, size_t len)
 {
-    return name_is(name, len, "connection") || name_is(name, len, "keep-alive") ||
-           name_is(name, len, "proxy-connection") || name_is(name, len, "transfer-encoding") ||
-           name_is(name, len, "te") || name_is(name, len, "trailer") ||
-           name_is(name, len, "upgrade");
-}
-
-/* Headers of the page's request that never reach the backend. */
-static bool never_forward(const char *name, size_t len)
-{
-    return hop_by_hop(name, len) || name_is(name, len, "host") ||
-           name_is(name, len, "content-length") || name_is(name, len, "expect") ||
-           name_is(name, len, "cookie") || name_is(name, len, "origin") ||
-           name_is(name, len, "referer") || (len >= 4 && strncasecmp(name, "sec-", 4) == 0) ||
-           (len >= 7 && strncasecmp(name, "x-dext-", 7) == 0);
+    switch (len) {
+    case 2:
+        return name_is(name, len, "te");
+    case 7:
+        return name_is(name, len, "trailer") || name_is(name, len, "upgrade");
+    case 10:
+        return name_is(name, len, "connection") || name_is(name, len, "keep-alive") ||
+               name_is(name, len, "set-cookie");
+    case 16:
+        return name_is(name, len, "proxy-connection");
+    case 17:
+        return name_is(name, len, "transfer-encoding");
+    default:
+        return false;
+    }
 }
 
 /* Is @name in the comma-separated list @list? */
@@ -326,7 +335,9 @@ static int relay_send_body(struct relay *r, const char *p, size_t n)
     unsigned nb = 0;
 
     if (r->req_chunked) {
-        int len = snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+        size_t len = dext_fmt_hex(size_line, n);
+        size_line[len++] = '\r';
+        size_line[len++] = '\n';
         bufs[nb++] = uv_buf_init(size_line, (unsigned)len);
     }
     bufs[nb++] = uv_buf_init((char *)p, (unsigned)n);
@@ -423,6 +434,33 @@ static const struct dext_http_body_ops relay_ops = {
 
 /* ---- relay lifecycle ---- */
 
+static void relay_destroy(struct relay *r)
+{
+    dext_buf_done(&r->pending);
+    dext_buf_done(&r->retry);
+    dext_buf_done(&r->rhead);
+    dext_buf_done(&r->out_head);
+    free(r);
+}
+
+static struct relay *relay_alloc(struct dext_backend *b)
+{
+    struct relay *r = b->free_relays;
+
+    if (!r) {
+        r = xcalloc(1, sizeof(*r));
+        dext_buf_init(&r->pending, DEXT_BACKEND_PENDING_MAX);
+        dext_buf_init(&r->retry, DEXT_HTTP_MAX_HEAD + 1024);
+        dext_buf_init(&r->rhead, DEXT_BACKEND_MAX_RESP_HEAD);
+        dext_buf_init(&r->out_head, DEXT_BACKEND_MAX_RESP_HEAD + 1024);
+        return r;
+    }
+    b->free_relays = r->next_free;
+    b->n_free_relays--;
+    memset(r, 0, offsetof(struct relay, pending));
+    return r;
+}
+
 static void relay_free(struct relay *r)
 {
     struct dext_backend *b = r->b;
@@ -435,11 +473,20 @@ static void relay_free(struct relay *r)
         r->next->prev = r->prev;
     if (r->bc)
         r->bc->r = NULL;
-    dext_buf_done(&r->pending);
-    dext_buf_done(&r->retry);
-    dext_buf_done(&r->rhead);
-    dext_buf_done(&r->out_head);
-    free(r);
+    if (!b->freeing && b->n_free_relays < DEXT_BACKEND_MAX_IDLE) {
+        /* Keep it, with small buffers, for the next call. */
+        struct dext_buf *bufs[] = {&r->pending, &r->retry, &r->rhead, &r->out_head};
+        for (size_t i = 0; i < ELEMENTSOF(bufs); i++) {
+            if (bufs[i]->size > 8192)
+                dext_buf_done(bufs[i]);
+            bufs[i]->len = 0;
+        }
+        r->next_free = b->free_relays;
+        b->free_relays = r;
+        b->n_free_relays++;
+        return;
+    }
+    relay_destroy(r);
 }
 
 static void relay_fail(struct relay *r, int status, const char *fmt, ...)
@@ -714,7 +761,10 @@ static int on_rheaders_complete(llhttp_t *p)
     no_body = r->is_head || status == 204 || status == 304;
     o = &r->out_head;
     o->len = 0;
-    (void)dext_buf_printf(o, "HTTP/1.1 %d ", status);
+    char line[32] = "HTTP/1.1 ";
+    size_t ll = 9 + dext_fmt_u64(line + 9, (uint64_t)status);
+    line[ll++] = ' ';
+    (void)dext_buf_append(o, line, ll);
     if (r->reason_len)
         (void)dext_buf_append(o, r->rhead.data + r->reason_off, r->reason_len);
     else
@@ -723,7 +773,7 @@ static int on_rheaders_complete(llhttp_t *p)
     for (size_t i = 0; i < r->n_hdr; i++) {
         const char *name = r->rhead.data + r->hdr[i].name_off;
         size_t nl = r->hdr[i].name_len;
-        if (hop_by_hop(name, nl) || name_is(name, nl, "set-cookie"))
+        if (resp_private(name, nl))
             continue;
         (void)dext_buf_append(o, name, nl);
         (void)dext_buf_append(o, ": ", 2);
@@ -756,9 +806,11 @@ static int on_rbody(llhttp_t *p, const char *at, size_t n)
         if (r->n_iov + 3 > RELAY_MAX_IOV || r->scratch_len + 12 > sizeof(r->scratch))
             flush_client(r);
         char *line = r->scratch + r->scratch_len;
-        int len = snprintf(line, 12, "%zx\r\n", n);
-        r->scratch_len += (size_t)len;
-        iov_add(r, line, (size_t)len);
+        size_t len = dext_fmt_hex(line, n);
+        line[len++] = '\r';
+        line[len++] = '\n';
+        r->scratch_len += len;
+        iov_add(r, line, len);
         iov_add(r, at, n);
         iov_add(r, "\r\n", 2);
     } else {
@@ -935,6 +987,11 @@ void dext_backend_free(struct dext_backend *b)
     }
     while (b->conns)
         bconn_close(b->conns);
+    while (b->free_relays) {
+        struct relay *r = b->free_relays;
+        b->free_relays = r->next_free;
+        relay_destroy(r);
+    }
     uv_close((uv_handle_t *)&b->retry_timer, on_timer_closed);
 }
 
@@ -942,7 +999,7 @@ void dext_backend_relay(struct dext_backend *b, struct dext_http_conn *c,
                         const struct dext_http_req *req, const char *target, size_t target_len)
 {
     struct relay *r;
-    const struct dext_http_header *allow = dext_http_req_header(req, "x-dext-headers");
+    const struct dext_http_header *allow = dext_http_req_known(req, DEXT_H_DEXT_HEADERS);
     struct dext_buf *h;
 
     if (req->has_length && req->content_length > b->max_body) {
@@ -952,7 +1009,7 @@ void dext_backend_relay(struct dext_backend *b, struct dext_http_conn *c,
         dext_http_respond_error(c, 413, msg);
         return;
     }
-    r = xcalloc(1, sizeof(*r));
+    r = relay_alloc(b);
     h = &r->pending;
 
     r->b = b;
@@ -962,10 +1019,6 @@ void dext_backend_relay(struct dext_backend *b, struct dext_http_conn *c,
     r->client_keep = req->keep_alive;
     r->req_chunked = req->is_chunked;
     r->deadline_ms = uv_now(b->loop) + DEXT_BACKEND_WAIT_MS;
-    dext_buf_init(&r->pending, DEXT_BACKEND_PENDING_MAX);
-    dext_buf_init(&r->retry, DEXT_HTTP_MAX_HEAD + 1024);
-    dext_buf_init(&r->rhead, DEXT_BACKEND_MAX_RESP_HEAD);
-    dext_buf_init(&r->out_head, DEXT_BACKEND_MAX_RESP_HEAD + 1024);
     r->next = b->relays;
     if (b->relays)
         b->relays->prev = r;
@@ -975,24 +1028,28 @@ void dext_backend_relay(struct dext_backend *b, struct dext_http_conn *c,
     (void)dext_buf_append(h, " ", 1);
     (void)dext_buf_append(h, target, target_len);
     (void)dext_buf_puts(h, " HTTP/1.1\r\nHost: localhost\r\n");
+    const struct dext_http_header *ctype = dext_http_req_known(req, DEXT_H_CONTENT_TYPE);
     for (size_t i = 0; i < req->n_headers; i++) {
         const struct dext_http_header *hd = &req->headers[i];
-        if (never_forward(hd->name, hd->name_len))
+        if (hd->is_private)
             continue;
-        if (allow && !name_is(hd->name, hd->name_len, "content-type") &&
-            !in_list(allow->value, allow->value_len, hd->name, hd->name_len))
+        if (allow && hd != ctype && !in_list(allow->value, allow->value_len, hd->name, hd->name_len))
             continue;
         (void)dext_buf_append(h, hd->name, hd->name_len);
         (void)dext_buf_append(h, ": ", 2);
         (void)dext_buf_append(h, hd->value, hd->value_len);
         (void)dext_buf_append(h, "\r\n", 2);
     }
-    if (req->is_chunked)
+    if (req->is_chunked) {
         (void)dext_buf_puts(h, "Transfer-Encoding: chunked\r\n");
-    else if (req->has_length)
-        (void)dext_buf_printf(h, "Content-Length: %llu\r\n",
-                              (unsigned long long)req->content_length);
-    if (dext_buf_puts(h, "\r\n") < 0) {
+    } else if (req->has_length) {
+        char cl[48] = "Content-Length: ";
+        size_t n = 16 + dext_fmt_u64(cl + 16, req->content_length);
+        cl[n++] = '\r';
+        cl[n++] = '\n';
+        (void)dext_buf_append(h, cl, n);
+    }
+    if (dext_buf_append(h, "\r\n", 2) < 0) {
         relay_free(r);
         dext_http_respond_error(c, 431, "request head too large to relay");
         return;
