@@ -139,9 +139,9 @@ int dext_daemon_run(const struct dext_run_opts *o)
         return r;
     }
     image = image_for(meta, d.name);
-    r = dext_store_add(&d.store, &(struct dext_store_entry){
-                                     .name = d.name, .kind = (char *)"dir", .root = root,
-                                     .image = image});
+    r = dext_store_add(&d.store,
+                       &(struct dext_store_entry){
+                           .name = d.name, .kind = (char *)"dir", .root = root, .image = image});
     if (r < 0) {
         fprintf(stderr, "dext: cannot record extension %s: %s\n", d.name, strerror(-r));
         goto out;
@@ -179,8 +179,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
                       },
                       &d.site);
     if (r < 0) {
-        fprintf(stderr, "dext: cannot serve %s on port %d: %s\n", d.name, o->port,
-                uv_strerror(r));
+        fprintf(stderr, "dext: cannot serve %s on port %d: %s\n", d.name, o->port, uv_strerror(r));
         goto out_loop;
     }
     /* Limits and timeouts can be tightened from the environment (tests use this). */
@@ -225,8 +224,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
     url = dext_site_url(d.site);
     printf("%s\n", url);
     fflush(stdout);
-    (void)dext_store_set_state(&d.store, d.name, getpid(), d.rt ? dext_proc_rt_pid(d.rt) : 0,
-                               url);
+    (void)dext_store_set_state(&d.store, d.name, getpid(), d.rt ? dext_proc_rt_pid(d.rt) : 0, url);
     log_info("serving %s from %s", d.name, root);
 
     (void)uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -144,8 +144,7 @@ static int cmd_run(int argc, char **argv)
         return usage_error(run_usage, "%s", "run needs an extension directory");
     if (o.listen_host && strcmp(o.listen_host, "127.0.0.1") != 0 &&
         strcmp(o.listen_host, "::1") != 0 && strncmp(o.listen_host, "127.", 4) != 0)
-        return usage_error(run_usage, "--host must be a loopback address, not '%s'",
-                           o.listen_host);
+        return usage_error(run_usage, "--host must be a loopback address, not '%s'", o.listen_host);
     if (!exe) {
         fprintf(stderr, "dext: cannot find my own executable\n");
         return 1;
@@ -307,10 +306,14 @@ static void ls_describe(const struct dext_store *s, const char *name, struct ls_
     json_object_set_new(o, "root", json_string(e.root));
     json_object_set_new(o, "image", json_string(e.image ? e.image : ""));
     json_object_set_new(o, "version", json_string(row->version));
-    json_object_set_new(o, "ui", m && m->has_ui ? json_pack("{s:s}", "title", m->ui_title ? m->ui_title : "")
-                                                : json_null());
-    json_object_set_new(o, "vm", m && m->has_vm ? json_pack("{s:s, s:i}", "state", bpid > 0 ? "running" : "stopped", "running", bpid > 0 ? 1 : 0)
-                                                : json_null());
+    json_object_set_new(o, "ui",
+                        m && m->has_ui ? json_pack("{s:s}", "title", m->ui_title ? m->ui_title : "")
+                                       : json_null());
+    json_object_set_new(o, "vm",
+                        m && m->has_vm
+                            ? json_pack("{s:s, s:i}", "state", bpid > 0 ? "running" : "stopped",
+                                        "running", bpid > 0 ? 1 : 0)
+                            : json_null());
     json_object_set_new(o, "host", json_pack("{s:i}", "binaries", m ? (int)m->n_host_binaries : 0));
     json_object_set_new(o, "serving", pid > 0 ? json_pack("{s:i}", "pid", (int)pid) : json_null());
     json_object_set_new(o, "valid", json_boolean(m != NULL));
@@ -401,8 +404,7 @@ static int cmd_rm(int argc, char **argv)
             (void)nanosleep(&ts, NULL);
         }
         if (kill(pid, 0) == 0) {
-            fprintf(stderr, "dext: the dext serving %s (pid %d) did not stop\n", argv[1],
-                    (int)pid);
+            fprintf(stderr, "dext: the dext serving %s (pid %d) did not stop\n", argv[1], (int)pid);
             dext_store_done(&s);
             return 1;
         }

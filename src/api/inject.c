@@ -21,10 +21,11 @@ const char *dext_host_arch(void)
     static const struct {
         const char *machine, *node;
     } map[] = {
-        {"x86_64", "x64"},   {"amd64", "x64"},     {"aarch64", "arm64"}, {"arm64", "arm64"},
-        {"i386", "ia32"},    {"i686", "ia32"},     {"armv7l", "arm"},    {"armv6l", "arm"},
-        {"ppc64le", "ppc64"}, {"s390x", "s390x"},  {"riscv64", "riscv64"},
-        {"loongarch64", "loong64"}, {"mips64", "mips64el"},
+        {"x86_64", "x64"},      {"amd64", "x64"},       {"aarch64", "arm64"},
+        {"arm64", "arm64"},     {"i386", "ia32"},       {"i686", "ia32"},
+        {"armv7l", "arm"},      {"armv6l", "arm"},      {"ppc64le", "ppc64"},
+        {"s390x", "s390x"},     {"riscv64", "riscv64"}, {"loongarch64", "loong64"},
+        {"mips64", "mips64el"},
     };
     static char other[65];
     struct utsname u;
@@ -46,13 +47,11 @@ char *dext_inject_script(const struct dext_inject_info *info)
 
     if (gethostname(hostname, sizeof(hostname) - 1) < 0)
         (void)snprintf(hostname, sizeof(hostname), "localhost");
-    o = json_pack("{s:s, s:{s:s, s:s, s:b, s:b, s:b}, s:{s:s, s:s, s:s}, s:s}",
-                  "secret", info->secret,
-                  "extension", "name", info->name, "image", info->image ? info->image : "",
-                  "hasVm", info->has_vm, "hasService", info->has_service, "hasHost",
-                  info->has_host,
-                  "host", "platform", "linux", "arch", dext_host_arch(), "hostname", hostname,
-                  "apiVersion", "0.4.2");
+    o = json_pack("{s:s, s:{s:s, s:s, s:b, s:b, s:b}, s:{s:s, s:s, s:s}, s:s}", "secret",
+                  info->secret, "extension", "name", info->name, "image",
+                  info->image ? info->image : "", "hasVm", info->has_vm, "hasService",
+                  info->has_service, "hasHost", info->has_host, "host", "platform", "linux", "arch",
+                  dext_host_arch(), "hostname", hostname, "apiVersion", "0.4.2");
     /* Escaped slashes keep "</script>" out of the inline script. */
     config = json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH);
     json_decref(o);

@@ -43,8 +43,7 @@ static const char unauthorized_page[] =
     "<p>This page needs the address that <code>dext</code> printed when it started "
     "(it carries a one-time secret).</p>";
 
-const char *dext_url_query_param(const char *url, size_t url_len, const char *key,
-                                 size_t *ret_len)
+const char *dext_url_query_param(const char *url, size_t url_len, const char *key, size_t *ret_len)
 {
     const char *q = memchr(url, '?', url_len);
     const char *end = url + url_len;
@@ -93,8 +92,7 @@ bool dext_secret_equal(const char *secret, const char *candidate, size_t len)
     return diff == 0;
 }
 
-static bool value_in(const struct dext_http_header *h, char list[][64], size_t n_list,
-                     size_t width)
+static bool value_in(const struct dext_http_header *h, char list[][64], size_t n_list, size_t width)
 {
     for (size_t i = 0; i < n_list; i++) {
         const char *v = (const char *)list + i * width;
@@ -188,8 +186,8 @@ static void redirect_to_entry(struct dext_site *s, struct dext_http_conn *c,
     /* Keep the caller's query (deep links, the secret) and add the src's own. */
     (void)snprintf(headers, sizeof(headers), "Location: /%s%s%s%s%.*s\r\n", s->entry,
                    s->entry_query || q ? "?" : "", s->entry_query ? s->entry_query : "",
-                   s->entry_query && q ? "&" : "", q ? (int)(req->url_len - (size_t)(q - req->url) - 1) : 0,
-                   q ? q + 1 : "");
+                   s->entry_query && q ? "&" : "",
+                   q ? (int)(req->url_len - (size_t)(q - req->url) - 1) : 0, q ? q + 1 : "");
     dext_http_respond(c, 302, "text/plain; charset=utf-8", headers, "", 0);
 }
 
@@ -213,8 +211,8 @@ static void handle_ui(struct dext_site *s, struct dext_http_conn *c,
         dext_secret_equal(s->secret, v, vlen)) {
         ok = true;
         (void)snprintf(cookie, sizeof(cookie),
-                       "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Strict\r\n",
-                       s->cookie_name, s->secret);
+                       "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Strict\r\n", s->cookie_name,
+                       s->secret);
     }
     if (!ok && ch && (v = dext_cookie_value(ch->value, ch->value_len, s->cookie_name, &vlen)))
         ok = dext_secret_equal(s->secret, v, vlen);
@@ -258,7 +256,8 @@ static void on_request(void *userdata, struct dext_http_conn *c, struct dext_htt
 
     if (!check_origin(s, c, req))
         return;
-    if (req->url_len >= STRLEN(API_PREFIX) && strncmp(req->url, API_PREFIX, STRLEN(API_PREFIX)) == 0) {
+    if (req->url_len >= STRLEN(API_PREFIX) &&
+        strncmp(req->url, API_PREFIX, STRLEN(API_PREFIX)) == 0) {
         handle_api(s, c, req);
         return;
     }

@@ -13,12 +13,12 @@
 
 struct dext_site_config {
     const char *name;
-    const char *root;  /* the extension's files */
-    const char *image; /* extension.image */
+    const char *root;                 /* the extension's files */
+    const char *image;                /* extension.image */
     const struct dext_ext_meta *meta; /* borrowed for the site's life */
-    const char *socket_path; /* the backend socket, or NULL when none is declared */
-    const char *listen_host; /* "127.0.0.1" */
-    int port;               /* 0: any */
+    const char *socket_path;          /* the backend socket, or NULL when none is declared */
+    const char *listen_host;          /* "127.0.0.1" */
+    int port;                         /* 0: any */
 };
 
 struct dext_site;
@@ -38,10 +38,8 @@ void dext_site_free(struct dext_site *s);
 
 /* Pure helpers, exposed for tests. */
 /* Finds @key in the query of @url; returns its value's start and length, or NULL. */
-const char *dext_url_query_param(const char *url, size_t url_len, const char *key,
-                                 size_t *ret_len);
+const char *dext_url_query_param(const char *url, size_t url_len, const char *key, size_t *ret_len);
 /* Finds cookie @name in a Cookie header value; NULL if absent. */
-const char *dext_cookie_value(const char *header, size_t len, const char *name,
-                              size_t *ret_len);
+const char *dext_cookie_value(const char *header, size_t len, const char *name, size_t *ret_len);
 /* Constant-time comparison of a candidate with the secret. */
 bool dext_secret_equal(const char *secret, const char *candidate, size_t len);

@@ -82,17 +82,17 @@ int dext_ext_load_dir(const char *dir, struct dext_ext_meta **ret_meta,
         int q = check_path(fd, m->ui_root, S_IFDIR, problems, "ui.dashboard-tab.root");
         bad |= q;
         if (q == 0) {
-            _cleanup_free_ char *entry = xasprintf("%s%s%s", m->ui_root,
-                                                   m->ui_root[0] ? "/" : "", m->ui_src);
+            _cleanup_free_ char *entry =
+                xasprintf("%s%s%s", m->ui_root, m->ui_root[0] ? "/" : "", m->ui_src);
             bad |= check_path(fd, entry, S_IFREG, problems, "ui.dashboard-tab.src");
         }
     }
     if (m->vm_composefile)
         bad |= check_path(fd, m->vm_composefile, S_IFREG, problems, "vm.composefile");
     for (size_t i = 0; i < m->n_host_binaries; i++)
-        bad |= check_path(fd, m->host_binaries[i].path,
-                          m->host_binaries[i].is_dir ? S_IFDIR : S_IFREG, problems,
-                          "host.binaries (linux)");
+        bad |=
+            check_path(fd, m->host_binaries[i].path, m->host_binaries[i].is_dir ? S_IFDIR : S_IFREG,
+                       problems, "host.binaries (linux)");
     if (m->vm_command && strchr(m->vm_command[0], '/') && m->vm_command[0][0] != '/') {
         int q = check_path(fd, m->vm_command[0], S_IFREG, problems, "vm.x-dext-command[0]");
         bad |= q;

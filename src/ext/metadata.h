@@ -21,20 +21,20 @@ struct dext_host_binary {
 struct dext_ext_meta {
     char *icon;
 
-    bool has_ui;              /* ui.dashboard-tab present */
-    char *ui_title;           /* ui.dashboard-tab.title */
-    char *ui_root;            /* ui.dashboard-tab.root ("" for the top) */
-    char *ui_src;             /* ui.dashboard-tab.src without its query */
-    char *ui_src_query;       /* the part after '?' in src, or NULL */
-    char *ui_backend_socket;  /* ui.dashboard-tab.backend.socket (legacy) */
+    bool has_ui;             /* ui.dashboard-tab present */
+    char *ui_title;          /* ui.dashboard-tab.title */
+    char *ui_root;           /* ui.dashboard-tab.root ("" for the top) */
+    char *ui_src;            /* ui.dashboard-tab.src without its query */
+    char *ui_src_query;      /* the part after '?' in src, or NULL */
+    char *ui_backend_socket; /* ui.dashboard-tab.backend.socket (legacy) */
 
-    bool has_vm;              /* vm present */
-    char *vm_image;           /* vm.image, verbatim */
-    char *vm_composefile;     /* vm.composefile, normalised */
-    char *vm_exposes_socket;  /* vm.exposes.socket */
-    char **vm_command;        /* vm["x-dext-command"], NULL-terminated argv, or NULL */
+    bool has_vm;             /* vm present */
+    char *vm_image;          /* vm.image, verbatim */
+    char *vm_composefile;    /* vm.composefile, normalised */
+    char *vm_exposes_socket; /* vm.exposes.socket */
+    char **vm_command;       /* vm["x-dext-command"], NULL-terminated argv, or NULL */
 
-    size_t n_host_binaries;   /* host.binaries[*].linux[*] in order */
+    size_t n_host_binaries; /* host.binaries[*].linux[*] in order */
     struct dext_host_binary *host_binaries;
 };
 

@@ -65,8 +65,8 @@ char *dext_store_guest_dir(const struct dext_store *s, const char *name)
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 bool dext_store_name_is_valid(const char *name)
@@ -247,8 +247,8 @@ int dext_store_remove(const struct dext_store *s, const char *name)
     return r;
 }
 
-int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid,
-                         pid_t backend_pid, const char *url)
+int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
+                         const char *url)
 {
     _cleanup_free_ char *dir = xasprintf("%s/serving", s->run_dir);
     _cleanup_free_ char *path = xasprintf("%s/%s.json", dir, name);

@@ -22,9 +22,9 @@ struct dext_store {
 
 struct dext_store_entry {
     char *name;
-    char *kind;  /* "dir" or "image" */
-    char *root;  /* the extension's files (absolute) */
-    char *image; /* the extension image reference */
+    char *kind;      /* "dir" or "image" */
+    char *root;      /* the extension's files (absolute) */
+    char *image;     /* the extension image reference */
     char *ui_source; /* dev ui-source URL, or NULL */
 };
 
@@ -56,8 +56,8 @@ void dext_strv_free(char **v);
 int dext_store_remove(const struct dext_store *s, const char *name);
 
 /* The serving process: written by `dext run`, removed at exit. */
-int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid,
-                         pid_t backend_pid, const char *url);
+int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
+                         const char *url);
 void dext_store_clear_state(const struct dext_store *s, const char *name);
 /* The pid of a live dext serving @name (0 if none) and its backend pid. */
 int dext_store_get_state(const struct dext_store *s, const char *name, pid_t *ret_pid,

@@ -36,14 +36,14 @@ struct dext_http_conn {
     bool lingering;
     bool close_after_flush;
     bool shutting_down;
-    bool paused;         /* reads stopped by the handler */
-    bool parse_paused;   /* parser paused after a message: waiting for the answer */
-    bool read_stopped;   /* reading stopped: too many pipelined bytes held */
-    bool in_execute;     /* inside llhttp_execute: no re-entrant parsing */
-    bool req_complete;   /* the current request's body is all read */
-    bool answered;       /* the current answer has ended */
-    bool discard;        /* answer sent early: draining the rest of the body */
-    bool above_high;     /* write queue went past the high mark */
+    bool paused;       /* reads stopped by the handler */
+    bool parse_paused; /* parser paused after a message: waiting for the answer */
+    bool read_stopped; /* reading stopped: too many pipelined bytes held */
+    bool in_execute;   /* inside llhttp_execute: no re-entrant parsing */
+    bool req_complete; /* the current request's body is all read */
+    bool answered;     /* the current answer has ended */
+    bool discard;      /* answer sent early: draining the rest of the body */
+    bool above_high;   /* write queue went past the high mark */
     bool in_name, in_value;
     uint64_t deadline_ms; /* 0: none */
     uint64_t discarded;
@@ -90,39 +90,72 @@ static void conn_flush_then_close(struct dext_http_conn *c);
 const char *dext_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 418: return "I'm a teapot";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 418:
+        return "I'm a teapot";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -827,8 +860,7 @@ void dext_http_respond(struct dext_http_conn *c, int status, const char *content
 {
     char head[1024];
     bool keep = c->req.keep_alive && !c->close_after_flush && c->state != CONN_HEAD &&
-                status != 400 && status != 408 && status != 413 && status != 414 &&
-                status != 431;
+                status != 400 && status != 408 && status != 413 && status != 414 && status != 431;
     bool no_body = c->req.method_id == HTTP_HEAD || status == 204 || status == 304;
     static char crlf[] = "\r\n";
     uv_buf_t bufs[3];
@@ -878,8 +910,8 @@ void dext_http_respond_error(struct dext_http_conn *c, int status, const char *m
         }
     }
     o += (size_t)snprintf(body + o, sizeof(body) - o, "\"}");
-    dext_http_respond(c, status, "application/json", "X-Dext-Error: 1\r\nCache-Control: no-store\r\n",
-                      body, o);
+    dext_http_respond(c, status, "application/json",
+                      "X-Dext-Error: 1\r\nCache-Control: no-store\r\n", body, o);
 }
 
 /* ---- accept ---- */

@@ -38,9 +38,9 @@ enum dext_http_known {
     DEXT_H_HOST,
     DEXT_H_ORIGIN,
     DEXT_H_COOKIE,
-    DEXT_H_SECRET,        /* X-Dext-Secret */
-    DEXT_H_FETCH_SITE,    /* Sec-Fetch-Site */
-    DEXT_H_DEXT_HEADERS,  /* X-Dext-Headers */
+    DEXT_H_SECRET,       /* X-Dext-Secret */
+    DEXT_H_FETCH_SITE,   /* Sec-Fetch-Site */
+    DEXT_H_DEXT_HEADERS, /* X-Dext-Headers */
     DEXT_H_EXPECT,
     DEXT_H_CONTENT_TYPE,
     DEXT_H__MAX,
@@ -63,7 +63,7 @@ struct dext_http_req {
     struct dext_http_header headers[DEXT_HTTP_MAX_HEADERS];
     size_t n_headers;
     int16_t known[DEXT_H__MAX]; /* index in headers of the first one, or -1 */
-    uint64_t content_length; /* when has_length */
+    uint64_t content_length;    /* when has_length */
     bool has_length;
     bool is_chunked;
     bool has_body; /* has_length && content_length > 0, or chunked */
@@ -119,8 +119,7 @@ static inline const struct dext_http_header *dext_http_req_known(const struct de
 const struct dext_http_header *dext_http_req_header(const struct dext_http_req *req,
                                                     const char *name);
 /* True when header @name is present and its value equals @value (case-insensitive). */
-bool dext_http_req_header_is(const struct dext_http_req *req, const char *name,
-                             const char *value);
+bool dext_http_req_header_is(const struct dext_http_req *req, const char *name, const char *value);
 
 /* Sends a complete answer to the current request: status line, Content-Length,
  * Connection, @extra_headers (each line ending "\r\n", may be NULL), and @body

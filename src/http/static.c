@@ -24,9 +24,9 @@ struct static_send {
     uv_loop_t *loop;
     struct dext_http_conn *conn; /* NULL once the connection went away */
     int fd;
-    bool reading;  /* a uv_fs_read is in flight */
-    bool busy;     /* our own code is running: do not free yet */
-    bool waiting;  /* paused for the client's write queue */
+    bool reading; /* a uv_fs_read is in flight */
+    bool busy;    /* our own code is running: do not free yet */
+    bool waiting; /* paused for the client's write queue */
     bool is_head;
     bool is_html;
     uint64_t left; /* bytes still to send */

@@ -71,9 +71,9 @@ struct relay {
     size_t scratch_len;
 
     /* From here on, kept (emptied) across reuse, so a relay costs no allocation. */
-    struct dext_buf pending; /* bytes for the backend not yet handed to a connection */
-    struct dext_buf retry;   /* the whole request, while it can still be sent again */
-    struct dext_buf rhead;   /* the backend's response head */
+    struct dext_buf pending;  /* bytes for the backend not yet handed to a connection */
+    struct dext_buf retry;    /* the whole request, while it can still be sent again */
+    struct dext_buf rhead;    /* the backend's response head */
     struct dext_buf out_head; /* the head sent to the client */
     struct resp_hdr hdr[RELAY_MAX_RESP_HEADERS];
     uv_buf_t iov[RELAY_MAX_IOV]; /* what goes to the client from one backend read */
@@ -84,7 +84,7 @@ struct relay {
 struct dext_backend {
     uv_loop_t *loop;
     char *path;
-    struct bconn *conns;     /* every connection */
+    struct bconn *conns; /* every connection */
     size_t n_idle;
     struct relay *relays;
     struct relay *free_relays; /* finished relays kept for reuse */
@@ -1033,7 +1033,8 @@ void dext_backend_relay(struct dext_backend *b, struct dext_http_conn *c,
         const struct dext_http_header *hd = &req->headers[i];
         if (hd->is_private)
             continue;
-        if (allow && hd != ctype && !in_list(allow->value, allow->value_len, hd->name, hd->name_len))
+        if (allow && hd != ctype &&
+            !in_list(allow->value, allow->value_len, hd->name, hd->name_len))
             continue;
         (void)dext_buf_append(h, hd->name, hd->name_len);
         (void)dext_buf_append(h, ": ", 2);

@@ -278,12 +278,11 @@ enum dext_backend_status dext_proc_rt_status(void *data, char *msg, size_t size)
     switch (rt->state) {
     case DEXT_RT_RUNNING:
         (void)snprintf(msg, size, "pid %d", (int)rt->pid);
-        return now - rt->started_ms < DEXT_RT_STARTING_MS ? DEXT_BACKEND_STARTING
-                                                          : DEXT_BACKEND_UP;
+        return now - rt->started_ms < DEXT_RT_STARTING_MS ? DEXT_BACKEND_STARTING : DEXT_BACKEND_UP;
     case DEXT_RT_BACKOFF:
         if (rt->last_signal)
-            (void)snprintf(msg, size, "killed by signal %d, restarting in %llu ms",
-                           rt->last_signal, (unsigned long long)(rt->restart_at_ms - now));
+            (void)snprintf(msg, size, "killed by signal %d, restarting in %llu ms", rt->last_signal,
+                           (unsigned long long)(rt->restart_at_ms - now));
         else
             (void)snprintf(msg, size, "exited with status %d, restarting in %llu ms",
                            rt->last_status, (unsigned long long)(rt->restart_at_ms - now));

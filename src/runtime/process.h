@@ -17,8 +17,8 @@
 
 #define DEXT_RT_BACKOFF_MIN_MS 200
 #define DEXT_RT_BACKOFF_MAX_MS 10000
-#define DEXT_RT_STABLE_MS 10000       /* a run this long resets the backoff */
-#define DEXT_RT_STARTING_MS 10000     /* refused connections are waited on this long */
+#define DEXT_RT_STABLE_MS 10000   /* a run this long resets the backoff */
+#define DEXT_RT_STARTING_MS 10000 /* refused connections are waited on this long */
 #define DEXT_RT_STOP_GRACE_MS 3000
 #define DEXT_RT_LOG_MAX (8 * 1024 * 1024) /* the log is truncated at start past this */
 
@@ -31,13 +31,13 @@ enum dext_rt_state {
 };
 
 struct dext_proc_rt_config {
-    const char *name;      /* extension name, for logs */
-    const char *ext_dir;   /* working directory; relative argv[0] resolves here */
-    const char *guest_dir; /* the socket directory mapped at /run/guest-services */
-    const char *log_path;  /* backend output */
-    const char *self_exe;  /* this program, for the __guest-exec helper */
-    const char *image;     /* DESKTOP_PLUGIN_IMAGE */
-    char *const *argv;     /* the backend command (copied) */
+    const char *name;       /* extension name, for logs */
+    const char *ext_dir;    /* working directory; relative argv[0] resolves here */
+    const char *guest_dir;  /* the socket directory mapped at /run/guest-services */
+    const char *log_path;   /* backend output */
+    const char *self_exe;   /* this program, for the __guest-exec helper */
+    const char *image;      /* DESKTOP_PLUGIN_IMAGE */
+    char *const *argv;      /* the backend command (copied) */
     uint64_t stop_grace_ms; /* 0: DEXT_RT_STOP_GRACE_MS */
 };
 
