@@ -84,9 +84,10 @@ export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT } = {}) 
 }
 
 /** Starts `dext run ...` and waits for its URL line. */
-export function startDext(args, { env = {}, timeoutMs = 15000, cwd = ROOT } = {}) {
+export function startDext(args, { env = {}, timeoutMs = 15000, cwd = ROOT, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(DEXT, ['run', ...args], {
+    const argv = [...wrap, DEXT, 'run', ...args];
+    const p = spawn(argv[0], argv.slice(1), {
       env: { DEXT_LOG_LEVEL: 'info', ...process.env, ...env }, cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

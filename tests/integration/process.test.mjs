@@ -98,3 +98,21 @@ test('the backend does not outlive a dext that is killed outright', async () => 
   await d.stop('SIGKILL');
   await waitFor(() => !alive(bpid), { what: 'the orphaned backend to exit' });
 });
+
+test('without privilege the socket directory is named in DEXT_GUEST_SERVICES', { skip: process.getuid() !== 0 && 'needs root to switch to an unprivileged user' }, async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'plain', serviceMeta());
+  for (const d of [st.dir, st.data, st.run, dir, path.join(dir, 'ui')]) fs.chownSync(d, 65534, 65534);
+  fs.chmodSync(st.dir, 0o755);
+  const d = await startDext([dir, '--backend-cmd', FIXTURE], {
+    env: { ...st.env, HOME: st.dir },
+    wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
+  });
+  try {
+    const gs = await request(d.port, { path: '/__dext/vm/service/env/DEXT_GUEST_SERVICES', secret: d.secret });
+    assert.equal(gs.status, 200, gs.text);
+    assert.equal(gs.text, path.join(st.run, 'dext/ext/plain'));
+    const uid = fs.statSync(path.join(st.run, 'dext/ext/plain/backend.sock')).uid;
+    assert.equal(uid, 65534, 'the backend ran as the unprivileged user');
+  } finally { await d.stop(); }
+});
