@@ -1,1 +1,438 @@
-/* ddclient placeholder */ window.ddClient = {};
+/* SPDX-License-Identifier: MIT */
+/* window.ddClient for extension pages served by dext: the hybrid v0 + v1 client of
+ * @docker/extension-api-client-types 0.4.2. dext inlines this file first in <head>,
+ * right after window.__dextConfig, so it exists before any extension script runs.
+ * Every call goes to dext's own origin with the per-run secret (docs/design/http-api.md). */
+(function () {
+  'use strict';
+
+  var cfg = window.__dextConfig || {};
+  var ext = cfg.extension || {};
+  var hostInfo = cfg.host || {};
+  var secret = cfg.secret || '';
+
+  /* The secret came in the page's address: take it out of the visible URL before the
+   * extension can read or share it (a cookie now carries it for the page's files). */
+  try {
+    var here = new URL(window.location.href);
+    if (here.searchParams.has('dext-secret')) {
+      here.searchParams.delete('dext-secret');
+      window.history.replaceState(window.history.state, '', here.pathname + here.search + here.hash);
+    }
+  } catch (e) { /* an opaque origin: nothing to clean */ }
+
+  /* Callbacks belong to the extension: an exception there must not break dext's code. */
+  function safeCall(fn) {
+    if (typeof fn !== 'function') return;
+    try {
+      fn.apply(null, Array.prototype.slice.call(arguments, 1));
+    } catch (e) {
+      console.error('dext: an extension callback threw', e);
+    }
+  }
+
+  function isRawBody(d) {
+    return typeof d === 'string' || d instanceof ArrayBuffer || ArrayBuffer.isView(d) ||
+      (typeof Blob !== 'undefined' && d instanceof Blob) ||
+      (typeof FormData !== 'undefined' && d instanceof FormData) ||
+      (typeof URLSearchParams !== 'undefined' && d instanceof URLSearchParams);
+  }
+
+  function parseBody(text) {
+    if (text === '') return '';
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return text;
+    }
+  }
+
+  /* An answer that dext itself gave (X-Dext-Error): an Error with dext's reason. */
+  function dextError(res, text) {
+    var msg = text;
+    try {
+      msg = JSON.parse(text).error || text;
+    } catch (e) { /* not JSON: keep the text */ }
+    return new Error(msg || ('dext answered ' + res.status));
+  }
+
+  /* ---- extension.vm.service and the v0 backend ---- */
+
+  async function serviceRequest(method, url, headers, data) {
+    if (typeof url !== 'string') throw new TypeError('vm.service: the url must be a string path such as "/hello"');
+    if (url.charAt(0) !== '/') url = '/' + url;
+    var h = {};
+    var names = [];
+    var hasType = false;
+    Object.keys(headers || {}).forEach(function (k) {
+      var v = headers[k];
+      if (v === undefined || v === null) return;
+      h[k] = String(v);
+      names.push(k.toLowerCase());
+      if (k.toLowerCase() === 'content-type') hasType = true;
+    });
+    var body;
+    if (data !== undefined && data !== null && method !== 'GET' && method !== 'HEAD') {
+      if (isRawBody(data)) {
+        body = data;
+      } else {
+        body = JSON.stringify(data);
+        if (!hasType) {
+          h['Content-Type'] = 'application/json';
+          names.push('content-type');
+        }
+      }
+    }
+    h['X-Dext-Secret'] = secret;
+    h['X-Dext-Headers'] = names.join(',');
+    var res;
+    try {
+      res = await fetch('/__dext/vm/service' + url, {
+        method: method, headers: h, body: body, credentials: 'same-origin', cache: 'no-store',
+      });
+    } catch (e) {
+      throw new Error('dext is unreachable (' + ((e && e.message) || e) + ')');
+    }
+    var text = method === 'HEAD' ? '' : await res.text();
+    if (res.headers.get('X-Dext-Error')) throw dextError(res, text);
+    var parsed = parseBody(text);
+    if (!res.ok) {
+      var err = {
+        name: res.statusText || String(res.status),
+        message: text || res.statusText || ('HTTP ' + res.status),
+        statusCode: res.status,
+      };
+      if (text !== '' && parsed !== text) err.data = parsed;
+      throw err;
+    }
+    return parsed;
+  }
+
+  var httpService = {
+    get: function (url) { return serviceRequest('GET', url); },
+    post: function (url, data) { return serviceRequest('POST', url, {}, data); },
+    put: function (url, data) { return serviceRequest('PUT', url, {}, data); },
+    patch: function (url, data) { return serviceRequest('PATCH', url, {}, data); },
+    delete: function (url) { return serviceRequest('DELETE', url); },
+    head: function (url) { return serviceRequest('HEAD', url); },
+    request: function (config) {
+      var c = config || {};
+      return serviceRequest(String(c.method || 'GET').toUpperCase(), c.url, c.headers, c.data);
+    },
+  };
+
+  /* ---- dext's JSON API (exec, docker, dialogs, navigation) ---- */
+
+  async function api(path, payload) {
+    var res;
+    try {
+      res = await fetch('/__dext/' + path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Dext-Secret': secret },
+        body: JSON.stringify(payload === undefined ? {} : payload),
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new Error('dext is unreachable (' + ((e && e.message) || e) + ')');
+    }
+    var text = await res.text();
+    if (!res.ok || res.headers.get('X-Dext-Error')) throw dextError(res, text);
+    return parseBody(text);
+  }
+
+  /* stdout split into lines: "\r\n" accepted, one trailing empty line dropped. */
+  function splitLines(s) {
+    var lines = String(s).split(/\r?\n/);
+    if (lines.length && lines[lines.length - 1] === '') lines.pop();
+    return lines;
+  }
+
+  /* An ExecResult: the raw fields plus lines(), parseJsonLines(), parseJsonObject()
+   * (non-enumerable, so the result still serialises to its fields alone). */
+  function makeExecResult(raw) {
+    var r = raw || {};
+    var result = {
+      cmd: r.cmd, killed: r.killed, signal: r.signal, code: r.code,
+      stdout: r.stdout === undefined || r.stdout === null ? '' : String(r.stdout),
+      stderr: r.stderr === undefined || r.stderr === null ? '' : String(r.stderr),
+    };
+    Object.defineProperties(result, {
+      lines: { value: function () { return splitLines(this.stdout); } },
+      parseJsonLines: {
+        value: function () {
+          return splitLines(this.stdout)
+            .filter(function (l) { return l.trim() !== ''; })
+            .map(function (l) { return JSON.parse(l); });
+        },
+      },
+      parseJsonObject: { value: function () { return JSON.parse(this.stdout); } },
+    });
+    return result;
+  }
+
+  function toArgs(args) {
+    if (args === undefined || args === null) return [];
+    if (!Array.isArray(args)) throw new TypeError('exec: args must be an array of strings');
+    return args.map(String);
+  }
+
+  /* A streaming exec: returns at once; events go to the callbacks. */
+  function spawnStream(scope, extra, cmd, args, options) {
+    var stream = options.stream || {};
+    var closed = false;
+    var proc = {
+      close: function () {
+        if (closed) return;
+        closed = true;
+        if (proc._id) api('exec/close', { id: proc._id }).catch(function () {});
+      },
+    };
+    api('exec/stream', Object.assign({
+      scope: scope, cmd: String(cmd), args: toArgs(args), cwd: options.cwd, env: options.env,
+      splitOutputLines: !!stream.splitOutputLines,
+    }, extra)).then(function (r) {
+      if (r && r.id) proc._id = r.id;
+    }, function (e) {
+      if (!closed) safeCall(stream.onError, e);
+    });
+    return proc;
+  }
+
+  function makeExec(scope, extra) {
+    return function exec(cmd, args, options) {
+      if (options && typeof options === 'object' && 'stream' in options) {
+        return spawnStream(scope, extra || {}, cmd, args, options);
+      }
+      var payload;
+      try {
+        payload = Object.assign({
+          scope: scope, cmd: String(cmd), args: toArgs(args),
+          cwd: options && options.cwd, env: options && options.env,
+        }, extra || {});
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return api('exec', payload).then(function (raw) {
+        var result = makeExecResult(raw);
+        if (typeof result.code === 'number' && result.code !== 0) throw result;
+        if (result.signal) throw result;
+        return result;
+      });
+    };
+  }
+
+  /* v0 spawn*: (data, error) callbacks over the v1 stream events. */
+  function v0Spawn(exec, cmd, args, callback) {
+    exec(cmd, args, {
+      stream: {
+        onOutput: function (d) { safeCall(callback, d, null); },
+        onError: function (e) { safeCall(callback, {}, e); },
+        onClose: function (code) { safeCall(callback, { code: code }, null); },
+      },
+    });
+  }
+
+  /* ---- toasts, shown in the page, in a shadow root the page's CSS cannot reach ---- */
+
+  var toastRoot = null;
+
+  function toastContainer() {
+    if (toastRoot) return toastRoot;
+    var host = document.createElement('div');
+    host.id = 'dext-toasts';
+    var shadow = host.attachShadow({ mode: 'open' });
+    var style = document.createElement('style');
+    style.textContent =
+      ':host{all:initial}' +
+      '.stack{position:fixed;right:16px;bottom:16px;z-index:2147483647;display:flex;' +
+      'flex-direction:column;gap:8px;max-width:min(420px,calc(100vw - 32px));' +
+      'font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
+      '.toast{padding:10px 14px;border-radius:6px;color:#fff;cursor:pointer;' +
+      'box-shadow:0 4px 14px rgba(0,0,0,.25);white-space:pre-wrap;word-break:break-word}' +
+      '.success{background:#1f7a3f}.warning{background:#a35c00}.error{background:#b3261e}';
+    var stack = document.createElement('div');
+    stack.className = 'stack';
+    stack.setAttribute('role', 'status');
+    stack.setAttribute('aria-live', 'polite');
+    shadow.appendChild(style);
+    shadow.appendChild(stack);
+    (document.body || document.documentElement).appendChild(host);
+    toastRoot = stack;
+    return stack;
+  }
+
+  function showToast(kind, message) {
+    var show = function () {
+      var t = document.createElement('div');
+      t.className = 'toast ' + kind;
+      t.setAttribute('data-dext-toast', kind);
+      t.textContent = String(message);
+      t.addEventListener('click', function () { t.remove(); });
+      toastContainer().appendChild(t);
+      setTimeout(function () { t.remove(); }, kind === 'error' ? 8000 : 5000);
+    };
+    if (document.body) show();
+    else document.addEventListener('DOMContentLoaded', show, { once: true });
+  }
+
+  var toast = {
+    success: function (msg) { showToast('success', msg); },
+    warning: function (msg) { showToast('warning', msg); },
+    error: function (msg) { showToast('error', msg); },
+  };
+
+  /* ---- host ---- */
+
+  function openExternal(url) {
+    var u;
+    try {
+      u = new URL(String(url));
+    } catch (e) {
+      throw new Error('openExternal: not a URL: ' + url);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new Error('openExternal: only http and https URLs can be opened, not ' + u.protocol);
+    }
+    window.open(u.href, '_blank', 'noopener,noreferrer');
+  }
+
+  /* ---- navigation ---- */
+
+  function navigate(view, params) {
+    return api('navigate', Object.assign({ view: view }, params || {})).then(function () {});
+  }
+
+  var navigateIntents = {
+    viewContainers: function () { return navigate('containers'); },
+    viewContainer: function (id) { return navigate('container', { id: id }); },
+    viewContainerLogs: function (id) { return navigate('container-logs', { id: id }); },
+    viewContainerInspect: function (id) { return navigate('container-inspect', { id: id }); },
+    viewContainerStats: function (id) { return navigate('container-stats', { id: id }); },
+    viewContainerTerminal: function (id) { return navigate('container-terminal', { id: id }); },
+    viewImages: function () { return navigate('images'); },
+    viewImage: function (id, tag) { return navigate('image', { id: id, tag: tag }); },
+    viewVolumes: function () { return navigate('volumes'); },
+    viewVolume: function (name) { return navigate('volume', { id: name }); },
+    /* Dev Environments left Docker Desktop; old bundles still call this. */
+    viewDevEnvironments: function () { return Promise.resolve(); },
+  };
+
+  /* ---- the theme globals read by @docker/docker-mui-theme ---- */
+
+  function palette(mode) {
+    var dark = mode === 'dark';
+    return {
+      palette: {
+        mode: mode,
+        primary: dark
+          ? { main: '#5b8def', light: '#85abf3', dark: '#3a6ad0', contrastText: '#0b1020' }
+          : { main: '#1f5fd6', light: '#4f82e4', dark: '#15449d', contrastText: '#ffffff' },
+        secondary: dark
+          ? { main: '#b48cf2', light: '#cdb1f7', dark: '#8b62cc', contrastText: '#120b1f' }
+          : { main: '#6b3fc4', light: '#8d69d4', dark: '#4b2b8c', contrastText: '#ffffff' },
+        error: dark
+          ? { main: '#f2766b', light: '#f69d95', dark: '#c9544a', contrastText: '#1f0705' }
+          : { main: '#c62f24', light: '#d9594f', dark: '#8f1f18', contrastText: '#ffffff' },
+        warning: dark
+          ? { main: '#f0b35b', light: '#f5cb8b', dark: '#c58d36', contrastText: '#1f1405' }
+          : { main: '#b86a00', light: '#d18a2c', dark: '#7f4900', contrastText: '#ffffff' },
+        info: dark
+          ? { main: '#5fb7e8', light: '#8bcdef', dark: '#3c92c2', contrastText: '#04141f' }
+          : { main: '#11709f', light: '#3f8fb8', dark: '#0b4f71', contrastText: '#ffffff' },
+        success: dark
+          ? { main: '#5ccf8a', light: '#8adfab', dark: '#3ba868', contrastText: '#04170b' }
+          : { main: '#1d7f45', light: '#479b69', dark: '#135a30', contrastText: '#ffffff' },
+        background: dark ? { default: '#16181d', paper: '#1f232a' } : { default: '#f5f6f8', paper: '#ffffff' },
+        text: dark
+          ? { primary: '#e8eaef', secondary: '#a9b0bd', disabled: '#6b7280' }
+          : { primary: '#1a1d23', secondary: '#4f5663', disabled: '#9aa1ad' },
+        divider: dark ? 'rgba(255,255,255,0.12)' : 'rgba(0,0,0,0.12)',
+      },
+      typography: { fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif' },
+      shape: { borderRadius: 6 },
+    };
+  }
+
+  /* v0's void navigation calls report failures on the console only. */
+  function quiet(promise) {
+    promise.catch(function (e) { console.warn('dext:', (e && e.message) || e); });
+  }
+
+  var themes = { light: palette('light'), dark: palette('dark') };
+  window.__ddMuiV5Themes = themes;
+  window.__ddMuiV6Themes = themes;
+
+  /* ---- the client ---- */
+
+  var vmExec = makeExec('vm');
+  var hostExec = makeExec('host');
+  var dockerExec = makeExec('docker');
+
+  var extension = { image: ext.image || '' };
+  if (ext.hasVm) {
+    extension.vm = { cli: { exec: vmExec } };
+    if (ext.hasService) extension.vm.service = httpService;
+  }
+  if (ext.hasHost) extension.host = { cli: { exec: hostExec } };
+
+  var docker = {
+    cli: { exec: dockerExec },
+    listContainers: function (options) { return api('docker/containers', options || {}); },
+    listImages: function (options) { return api('docker/images', options || {}); },
+  };
+
+  var client = {
+    extension: extension,
+    desktopUI: {
+      toast: toast,
+      dialog: { showOpenDialog: function (props) { return api('dialog/open', props || {}); } },
+      navigate: navigateIntents,
+    },
+    host: {
+      openExternal: openExternal,
+      platform: hostInfo.platform || 'linux',
+      arch: hostInfo.arch || '',
+      hostname: hostInfo.hostname || '',
+    },
+    docker: docker,
+
+    /* v0, kept for old extensions: each maps onto a v1 call. */
+    backend: ext.hasVm ? {
+      get: httpService.get,
+      post: httpService.post,
+      put: httpService.put,
+      patch: httpService.patch,
+      delete: httpService.delete,
+      head: httpService.head,
+      request: httpService.request,
+      execInContainer: function (container, cmdline) {
+        return makeExec('container', { container: String(container) })(String(cmdline), []);
+      },
+      execInVMExtension: function (cmdline) { return vmExec(String(cmdline), []); },
+      spawnInVMExtension: function (cmd, args, callback) { v0Spawn(vmExec, cmd, args, callback); },
+    } : undefined,
+    toastSuccess: toast.success,
+    toastWarning: toast.warning,
+    toastError: toast.error,
+    openExternal: openExternal,
+    listContainers: docker.listContainers,
+    listImages: docker.listImages,
+    execHostCmd: function (cmdline) { return hostExec(String(cmdline), []); },
+    spawnHostCmd: function (cmd, args, callback) { v0Spawn(hostExec, cmd, args, callback); },
+    execDockerCmd: function (cmd) { return dockerExec(String(cmd), Array.prototype.slice.call(arguments, 1)); },
+    spawnDockerCmd: function (cmd, args, callback) { v0Spawn(dockerExec, cmd, args, callback); },
+    navigateToContainers: function () { quiet(navigateIntents.viewContainers()); },
+    navigateToContainer: navigateIntents.viewContainer,
+    navigateToContainerLogs: navigateIntents.viewContainerLogs,
+    navigateToContainerInspect: navigateIntents.viewContainerInspect,
+    navigateToContainerStats: navigateIntents.viewContainerStats,
+    navigateToImages: function () { quiet(navigateIntents.viewImages()); },
+    navigateToImage: navigateIntents.viewImage,
+    navigateToVolumes: function () { quiet(navigateIntents.viewVolumes()); },
+    navigateToVolume: function (volume) { quiet(navigateIntents.viewVolume(volume)); },
+    navigateToDevEnvironments: function () { navigateIntents.viewDevEnvironments(); },
+  };
+
+  window.ddClient = client;
+})();
