@@ -174,6 +174,8 @@ int dext_daemon_run(const struct dext_run_opts *o)
                           .image = image,
                           .meta = meta,
                           .socket_path = sock,
+                          .guest_dir = guest,
+                          .self_exe = o->self_exe,
                           .listen_host = o->listen_host ? o->listen_host : "127.0.0.1",
                           .port = o->port,
                       },

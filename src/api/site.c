@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api/exec.h"
 #include "api/inject.h"
 #include "base/log.h"
 #include "base/macro.h"
@@ -24,6 +25,8 @@
 
 struct dext_site {
     uv_loop_t *loop;
+    struct dext_exec_ctx exec;
+    char *root, *guest_dir, *self_exe, *image;
     struct dext_http_server *server;
     struct dext_backend *backend;
     int ui_fd;
@@ -174,6 +177,10 @@ static void handle_api(struct dext_site *s, struct dext_http_conn *c,
         dext_backend_relay(s->backend, c, req, target, tlen);
         return;
     }
+    if (req->url_len == STRLEN("/__dext/exec") && memcmp(req->url, "/__dext/exec", req->url_len) == 0) {
+        dext_exec_handle(&s->exec, c, req);
+        return;
+    }
     dext_http_respond_error(c, 404, "no such dext API route");
 }
 
@@ -299,6 +306,18 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
     if (r < 0)
         goto fail;
     s->entry = xstrdup(m->has_ui && m->ui_src ? m->ui_src : "index.html");
+    s->root = xstrdup(cfg->root);
+    s->guest_dir = xstrdup(cfg->guest_dir ? cfg->guest_dir : "");
+    s->self_exe = xstrdup(cfg->self_exe ? cfg->self_exe : "/proc/self/exe");
+    s->image = xstrdup(cfg->image ? cfg->image : "");
+    s->exec = (struct dext_exec_ctx){
+        .loop = loop,
+        .root = s->root,
+        .guest_dir = s->guest_dir,
+        .self_exe = s->self_exe,
+        .image = s->image,
+        .meta = m,
+    };
     s->entry_query = m->ui_src_query ? xstrdup(m->ui_src_query) : NULL;
     s->inject = dext_inject_script(&(struct dext_inject_info){
         .secret = s->secret,
@@ -359,6 +378,10 @@ void dext_site_free(struct dext_site *s)
     if (s->ui_fd >= 0)
         (void)close(s->ui_fd);
     free(s->name);
+    free(s->root);
+    free(s->guest_dir);
+    free(s->self_exe);
+    free(s->image);
     free(s->entry);
     free(s->entry_query);
     free(s->inject);

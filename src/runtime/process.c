@@ -378,6 +378,8 @@ int dext_guest_exec(const char *guest_dir, const char *ext_dir, char **argv)
     }
     execvp(file, argv);
     r = -errno;
-    fprintf(stderr, "dext: cannot run '%s': %s\n", argv[0], strerror(errno));
+    /* exec callers recognise this line (with exit status 127) as "could not start". */
+    fprintf(stderr, "dext: cannot run '%s': %s (%s)\n", argv[0], strerror(errno),
+            strerrorname_np(errno) ? strerrorname_np(errno) : "?");
     return r;
 }

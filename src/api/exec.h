@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* POST /__dext/exec: blocking exec of a command in the extension's backend view
+ * (vm), of a shipped host binary (host), of the host's docker CLI (docker) or in
+ * a container (container), with the argument rules of spec 5.2. */
+#pragma once
+
+#include <uv.h>
+
+#include "ext/metadata.h"
+#include "http/server.h"
+
+#define DEXT_EXEC_MAX_OUTPUT (32 * 1024 * 1024) /* per stream, for a blocking call */
+#define DEXT_EXEC_MAX_PROCS 32                 /* per extension */
+
+/* What exec needs to know about the extension; borrowed for the site's life. */
+struct dext_exec_ctx {
+    uv_loop_t *loop;
+    const char *root;      /* the extension's files */
+    const char *guest_dir; /* mapped at /run/guest-services for vm commands */
+    const char *self_exe;  /* for the __guest-exec helper */
+    const char *image;
+    const struct dext_ext_meta *meta;
+    unsigned n_procs; /* running now */
+};
+
+/* Handles the request (reads its JSON body, runs the command, answers). */
+void dext_exec_handle(struct dext_exec_ctx *ctx, struct dext_http_conn *c,
+                      const struct dext_http_req *req);
+
+/* Resolves a host binary by base name among the extension's linux host binaries.
+ * Returns 0 with the absolute path and its directory (new strings), -EACCES for a
+ * name that is not a plain base name or a file that resolves outside the
+ * extension, -ENOENT when no shipped binary has that name. */
+int dext_exec_resolve_host(const char *root, const struct dext_ext_meta *meta, const char *name,
+                           char **ret_path, char **ret_dir);
