@@ -234,160 +234,203 @@ int dext_exec_resolve_host(const char *root, const struct dext_ext_meta *meta, c
     return 0;
 }
 
-static void fail(struct dext_http_conn *c, int status, const char *fmt, ...) _printf_(3, 4);
-static void fail(struct dext_http_conn *c, int status, const char *fmt, ...)
+static int fail(struct dext_exec_cmd *cmd, int status, const char *fmt, ...) _printf_(3, 4);
+static int fail(struct dext_exec_cmd *cmd, int status, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    (void)vsnprintf(cmd->error, sizeof(cmd->error), fmt, ap);
     va_end(ap);
-    dext_http_respond_error(c, status, msg);
+    cmd->status = status;
+    return -EINVAL;
 }
 
-static void on_request_body(void *data, struct dext_http_conn *c, json_t *body)
+void dext_exec_cmd_done(struct dext_exec_cmd *cmd)
 {
-    struct dext_exec_ctx *ctx = data;
+    dext_strv_free(cmd->argv);
+    dext_strv_free(cmd->env);
+    free(cmd->file);
+    free(cmd->cwd);
+    free(cmd->cmdline);
+    *cmd = (struct dext_exec_cmd){0};
+}
+
+int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
+                    struct dext_exec_cmd *out)
+{
     const char *scope = json_string_value(json_object_get(body, "scope"));
     const char *cmd = json_string_value(json_object_get(body, "cmd"));
     const char *cwd = json_string_value(json_object_get(body, "cwd"));
     const char *container = json_string_value(json_object_get(body, "container"));
     json_t *args = json_object_get(body, "args");
     json_t *env = json_object_get(body, "env");
-    _cleanup_free_ char *line = NULL, *bin = NULL, *bin_dir = NULL, *vm_cwd = NULL;
-    char **words = NULL, **argv = NULL, **envv = NULL;
-    const char *file;
-    struct exec_call *x;
+    _cleanup_free_ char *line = NULL, *bin = NULL, *bin_dir = NULL;
+    char **words = NULL;
     size_t n_words, k = 0, i;
     json_t *a;
-    int n, r;
+    int n, r = -EINVAL;
 
-    if (!scope || !cmd) {
-        fail(c, 400, "exec: scope and cmd are required");
-        return;
-    }
-    if (args && !json_is_array(args)) {
-        fail(c, 400, "exec: args must be an array of strings");
-        return;
-    }
-    json_array_foreach(args, i, a) if (!json_is_string(a))
-    {
-        fail(c, 400, "exec: args must be an array of strings");
-        return;
-    }
-    if (env && !json_is_object(env) && !json_is_null(env)) {
-        fail(c, 400, "exec: env must be an object");
-        return;
-    }
-    if (ctx->n_procs >= DEXT_EXEC_MAX_PROCS) {
-        fail(c, 429, "exec: this extension already runs %d processes", DEXT_EXEC_MAX_PROCS);
-        return;
-    }
-    /* A blocking call joins cmd and args and splits them again like a shell
-     * would, without expanding anything (spec 5.2). */
+    *out = (struct dext_exec_cmd){0};
+    if (!scope || !cmd)
+        return fail(out, 400, "exec: scope and cmd are required");
+    if (args && !json_is_array(args))
+        return fail(out, 400, "exec: args must be an array of strings");
+    json_array_foreach(args, i, a) if (!json_is_string(a)) return fail(
+        out, 400, "exec: args must be an array of strings");
+    if (env && !json_is_object(env) && !json_is_null(env))
+        return fail(out, 400, "exec: env must be an object");
     line = join_words(cmd, args);
-    n = dext_words_split(line, strlen(line), &words);
-    if (n <= 0) {
-        fail(c, 400, n == 0 ? "exec: empty command" : "exec: unbalanced quotes in '%.200s'", line);
+    if (split) {
+        /* A blocking call joins cmd and args and splits them again like a shell
+         * would, without expanding anything (spec 5.2). */
+        n = dext_words_split(line, strlen(line), &words);
+        if (n <= 0) {
+            dext_strv_free(words);
+            return n == 0 ? fail(out, 400, "exec: empty command")
+                          : fail(out, 400, "exec: unbalanced quotes in '%.200s'", line);
+        }
+    } else {
+        /* A streaming call passes args verbatim. */
+        n = (int)json_array_size(args) + 1;
+        words = xcalloc((size_t)n + 1, sizeof(char *));
+        words[0] = xstrdup(cmd);
+        json_array_foreach(args, i, a) words[i + 1] = xstrdup(json_string_value(a));
+    }
+    if (!words[0][0]) {
         dext_strv_free(words);
-        return;
+        return fail(out, 400, "exec: empty command");
     }
     n_words = (size_t)n;
-    argv = xcalloc(n_words + 8, sizeof(char *));
+    out->argv = xcalloc(n_words + 8, sizeof(char *));
     if (strcmp(scope, "host") == 0) {
         if (!ctx->meta->n_host_binaries) {
-            fail(c, 404, "exec: this extension ships no host binaries");
+            fail(out, 404, "exec: this extension ships no host binaries");
             goto out;
         }
         r = dext_exec_resolve_host(ctx->root, ctx->meta, words[0], &bin, &bin_dir);
         if (r == -EACCES) {
-            fail(c, 403, "exec: '%.200s' is refused: host binaries are called by base name and "
-                         "must stay inside the extension", words[0]);
+            fail(out, 403,
+                 "exec: '%.200s' is refused: host binaries are called by base name and "
+                 "must stay inside the extension",
+                 words[0]);
             goto out;
         }
         if (r < 0) {
-            fail(c, 404, "exec: host binary '%.200s' not found among the extension's host "
-                         "binaries (ENOENT)", words[0]);
+            fail(out, 404,
+                 "exec: host binary '%.200s' not found among the extension's host "
+                 "binaries (ENOENT)",
+                 words[0]);
             goto out;
         }
-        file = bin;
-        argv[k++] = xstrdup(words[0]);
-        for (size_t w = 1; w < n_words; w++)
-            argv[k++] = xstrdup(words[w]);
-        envv = make_env(env, bin_dir, NULL);
-        if (!cwd)
-            cwd = bin_dir;
+        out->file = xstrdup(bin);
+        for (size_t w = 0; w < n_words; w++)
+            out->argv[k++] = xstrdup(words[w]);
+        out->env = make_env(env, bin_dir, NULL);
+        out->cwd = xstrdup(cwd ? cwd : bin_dir);
     } else if (strcmp(scope, "vm") == 0) {
         if (!ctx->meta->has_vm) {
-            fail(c, 404, "exec: this extension has no vm section");
+            fail(out, 404, "exec: this extension has no vm section");
             goto out;
         }
-        vm_cwd = !cwd ? xstrdup(ctx->root)
-                 : cwd[0] == '/' ? xstrdup(cwd)
-                                 : xasprintf("%s/%s", ctx->root, cwd);
-        file = ctx->self_exe;
-        argv[k++] = xstrdup(ctx->self_exe);
-        argv[k++] = xstrdup("__guest-exec");
-        argv[k++] = xstrdup(ctx->guest_dir);
-        argv[k++] = xstrdup(vm_cwd);
-        argv[k++] = xstrdup("--");
+        out->file = xstrdup(ctx->self_exe);
+        out->argv[k++] = xstrdup(ctx->self_exe);
+        out->argv[k++] = xstrdup("__guest-exec");
+        out->argv[k++] = xstrdup(ctx->guest_dir);
+        out->argv[k++] = !cwd             ? xstrdup(ctx->root)
+                         : cwd[0] == '/' ? xstrdup(cwd)
+                                         : xasprintf("%s/%s", ctx->root, cwd);
+        out->argv[k++] = xstrdup("--");
         for (size_t w = 0; w < n_words; w++)
-            argv[k++] = xstrdup(words[w]);
-        envv = make_env(env, NULL, ctx->image);
-        cwd = NULL;
+            out->argv[k++] = xstrdup(words[w]);
+        out->env = make_env(env, NULL, ctx->image);
+        out->is_vm = true;
     } else if (strcmp(scope, "docker") == 0 || strcmp(scope, "container") == 0) {
-        file = "docker";
-        argv[k++] = xstrdup("docker");
+        out->file = xstrdup("docker");
+        out->argv[k++] = xstrdup("docker");
         if (scope[0] == 'c') {
             if (!container || !*container) {
-                fail(c, 400, "exec: container is required");
+                fail(out, 400, "exec: container is required");
                 goto out;
             }
-            argv[k++] = xstrdup("exec");
-            argv[k++] = xstrdup(container);
+            out->argv[k++] = xstrdup("exec");
+            out->argv[k++] = xstrdup(container);
         }
         for (size_t w = 0; w < n_words; w++)
-            argv[k++] = xstrdup(words[w]);
-        envv = make_env(env, NULL, NULL);
+            out->argv[k++] = xstrdup(words[w]);
+        out->env = make_env(env, NULL, NULL);
+        if (cwd)
+            out->cwd = xstrdup(cwd);
     } else {
-        fail(c, 400, "exec: unknown scope '%.40s'", scope);
+        fail(out, 400, "exec: unknown scope '%.40s'", scope);
         goto out;
     }
+    out->cmdline = scope[0] == 'd'   ? xasprintf("docker %s", line)
+                   : scope[0] == 'c' ? xasprintf("docker exec %s %s", container, line)
+                                     : xstrdup(line);
+    r = 0;
+out:
+    dext_strv_free(words);
+    if (r < 0) {
+        char error[sizeof(out->error)];
+        int status = out->status;
+        memcpy(error, out->error, sizeof(error));
+        dext_exec_cmd_done(out);
+        memcpy(out->error, error, sizeof(error));
+        out->status = status;
+        return -EINVAL;
+    }
+    return 0;
+}
 
+static void on_request_body(void *data, struct dext_http_conn *c, json_t *body)
+{
+    struct dext_exec_ctx *ctx = data;
+    struct dext_exec_cmd cmd;
+    struct exec_call *x;
+    int r;
+
+    if (ctx->n_procs >= DEXT_EXEC_MAX_PROCS) {
+        char msg[96];
+        (void)snprintf(msg, sizeof(msg), "exec: this extension already runs %d processes",
+                       DEXT_EXEC_MAX_PROCS);
+        dext_http_respond_error(c, 429, msg);
+        return;
+    }
+    if (dext_exec_build(ctx, body, true, &cmd) < 0) {
+        dext_http_respond_error(c, cmd.status, cmd.error);
+        return;
+    }
     x = xcalloc(1, sizeof(*x));
     x->ctx = ctx;
     x->conn = c;
-    x->vm = scope[0] == 'v';
-    x->cmdline = scope[0] == 'd' ? xasprintf("docker %s", line)
-                 : scope[0] == 'c' ? xasprintf("docker exec %s %s", container, line)
-                                   : xstrdup(line);
+    x->vm = cmd.is_vm;
+    x->cmdline = TAKE_PTR(cmd.cmdline);
     dext_buf_init(&x->out[0], DEXT_EXEC_MAX_OUTPUT);
     dext_buf_init(&x->out[1], DEXT_EXEC_MAX_OUTPUT);
     r = dext_proc_spawn(ctx->loop,
                         &(struct dext_proc_opts){
-                            .file = file,
-                            .argv = argv,
-                            .env = envv,
-                            .cwd = cwd,
+                            .file = cmd.file,
+                            .argv = cmd.argv,
+                            .env = cmd.env,
+                            .cwd = cmd.cwd,
                             .on_output = on_output,
                             .on_exit = on_call_exit,
                             .data = x,
                         },
                         &x->proc);
     if (r < 0) {
-        fail(c, 404, "exec: cannot start '%.200s': %s (%s)", argv[0], strerror(-r),
-             strerrorname_np(-r) ? strerrorname_np(-r) : "?");
+        char msg[512];
+        (void)snprintf(msg, sizeof(msg), "exec: cannot start '%.200s': %s (%s)", cmd.argv[0],
+                       strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
+        dext_http_respond_error(c, 404, msg);
         x->proc = NULL;
         call_free(x);
-        goto out;
+    } else {
+        ctx->n_procs++;
+        dext_http_conn_attach(c, &call_ops, x);
     }
-    ctx->n_procs++;
-    dext_http_conn_attach(c, &call_ops, x);
-out:
-    dext_strv_free(words);
-    dext_strv_free(argv);
-    dext_strv_free(envv);
+    dext_exec_cmd_done(&cmd);
 }
 
 void dext_exec_handle(struct dext_exec_ctx *ctx, struct dext_http_conn *c,

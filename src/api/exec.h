@@ -4,6 +4,8 @@
  * a container (container), with the argument rules of spec 5.2. */
 #pragma once
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #include "ext/metadata.h"
@@ -22,6 +24,26 @@ struct dext_exec_ctx {
     const struct dext_ext_meta *meta;
     unsigned n_procs; /* running now */
 };
+
+/* A command ready to spawn, built from an exec request's JSON. */
+struct dext_exec_cmd {
+    char *file;
+    char **argv;
+    char **env;
+    char *cwd;     /* or NULL */
+    char *cmdline; /* for results and logs */
+    bool is_vm;    /* through __guest-exec: exit 127 + "dext: cannot run" = not started */
+    int status;    /* on failure: the HTTP status */
+    char error[512];
+};
+
+/* Builds the command of @body ({scope, cmd, args, cwd, env, container}): with
+ * @split the words are joined and split again (blocking calls), else args are
+ * used verbatim (streaming calls). Returns 0, or -EINVAL with cmd->status and
+ * cmd->error set (and nothing else to free). */
+int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
+                    struct dext_exec_cmd *cmd);
+void dext_exec_cmd_done(struct dext_exec_cmd *cmd);
 
 /* Handles the request (reads its JSON body, runs the command, answers). */
 void dext_exec_handle(struct dext_exec_ctx *ctx, struct dext_http_conn *c,

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api/events.h"
 #include "api/exec.h"
 #include "api/inject.h"
 #include "base/log.h"
@@ -26,6 +27,7 @@
 struct dext_site {
     uv_loop_t *loop;
     struct dext_exec_ctx exec;
+    struct dext_events *events;
     char *root, *guest_dir, *self_exe, *image;
     struct dext_http_server *server;
     struct dext_backend *backend;
@@ -142,6 +144,12 @@ static bool header_secret_ok(const struct dext_site *s, const struct dext_http_r
     return h && dext_secret_equal(s->secret, h->value, h->value_len);
 }
 
+static bool route_is(const struct dext_http_req *req, const char *route)
+{
+    size_t n = strlen(route);
+    return req->url_len == n && memcmp(req->url, route, n) == 0;
+}
+
 static void handle_api(struct dext_site *s, struct dext_http_conn *c,
                        const struct dext_http_req *req)
 {
@@ -177,8 +185,20 @@ static void handle_api(struct dext_site *s, struct dext_http_conn *c,
         dext_backend_relay(s->backend, c, req, target, tlen);
         return;
     }
-    if (req->url_len == STRLEN("/__dext/exec") && memcmp(req->url, "/__dext/exec", req->url_len) == 0) {
+    if (route_is(req, "/__dext/exec")) {
         dext_exec_handle(&s->exec, c, req);
+        return;
+    }
+    if (route_is(req, "/__dext/events")) {
+        dext_events_open(s->events, c, req);
+        return;
+    }
+    if (route_is(req, "/__dext/exec/stream")) {
+        dext_events_start(s->events, c, req);
+        return;
+    }
+    if (route_is(req, "/__dext/exec/close")) {
+        dext_events_close(s->events, c, req);
         return;
     }
     dext_http_respond_error(c, 404, "no such dext API route");
@@ -318,6 +338,7 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
         .image = s->image,
         .meta = m,
     };
+    s->events = dext_events_new(&s->exec);
     s->entry_query = m->ui_src_query ? xstrdup(m->ui_src_query) : NULL;
     s->inject = dext_inject_script(&(struct dext_inject_info){
         .secret = s->secret,
@@ -374,6 +395,7 @@ void dext_site_free(struct dext_site *s)
     if (!s)
         return;
     dext_http_server_close(s->server);
+    dext_events_free(s->events);
     dext_backend_free(s->backend);
     if (s->ui_fd >= 0)
         (void)close(s->ui_fd);

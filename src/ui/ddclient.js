@@ -177,26 +177,151 @@
     return args.map(String);
   }
 
-  /* A streaming exec: returns at once; events go to the callbacks. */
+  /* ---- streaming exec: one event connection per page carries every stream ---- */
+
+  var session = null;      /* Promise of the session id, while the connection lives */
+  var streams = new Map(); /* stream id -> handler */
+  var nextStreamId = 1;
+
+  function openSession() {
+    return new Promise(function (resolve, reject) {
+      var settled = false;
+      fetch('/__dext/events', {
+        headers: { 'X-Dext-Secret': secret }, credentials: 'same-origin', cache: 'no-store',
+      }).then(async function (res) {
+        if (!res.ok) throw dextError(res, await res.text());
+        var reader = res.body.getReader();
+        var buf = new Uint8Array(0);
+        for (;;) {
+          var chunk = await reader.read();
+          if (chunk.done) break;
+          var joined = new Uint8Array(buf.length + chunk.value.length);
+          joined.set(buf, 0);
+          joined.set(chunk.value, buf.length);
+          buf = joined;
+          var off = 0;
+          while (buf.length - off >= 9) {
+            var view = new DataView(buf.buffer, buf.byteOffset + off, 9);
+            var id = view.getUint32(0);
+            var kind = view.getUint8(4);
+            var len = view.getUint32(5);
+            if (buf.length - off - 9 < len) break;
+            var payload = buf.subarray(off + 9, off + 9 + len);
+            off += 9 + len;
+            if (kind === 0) {
+              settled = true;
+              resolve(new TextDecoder().decode(payload));
+            } else {
+              var h = streams.get(id);
+              if (h) h.frame(kind, payload);
+            }
+          }
+          buf = buf.slice(off);
+        }
+        throw new Error('dext closed the event connection');
+      }).catch(function (e) {
+        session = null;
+        if (!settled) reject(e);
+        /* Every stream still open learns that its output is lost. */
+        streams.forEach(function (h) { h.lost(e); });
+        streams.clear();
+      });
+    });
+  }
+
+  function getSession() {
+    if (!session) session = openSession();
+    return session;
+  }
+
+  /* A streaming exec: returns an ExecProcess at once; events go to the callbacks. */
   function spawnStream(scope, extra, cmd, args, options) {
-    var stream = options.stream || {};
+    var cb = options.stream || {};
+    var split = !!cb.splitOutputLines;
+    var id = nextStreamId++;
     var closed = false;
-    var proc = {
+    var decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+    var partial = { 1: '', 2: '' };
+    var sessionId = null;
+    var started;
+
+    function emit(fd, text) {
+      if (closed || text === '') return;
+      if (!split) {
+        safeCall(cb.onOutput, fd === 1 ? { stdout: text } : { stderr: text });
+        return;
+      }
+      var lines = (partial[fd] + text).split('\n');
+      partial[fd] = lines.pop();
+      lines.forEach(function (l) {
+        if (l.endsWith('\r')) l = l.slice(0, -1);
+        safeCall(cb.onOutput, fd === 1 ? { stdout: l } : { stderr: l });
+      });
+    }
+
+    function finish() {
+      streams.delete(id);
+      [1, 2].forEach(function (fd) {
+        emit(fd, decoders[fd].decode());
+        if (split && partial[fd] !== '') {
+          var last = partial[fd];
+          partial[fd] = '';
+          if (!closed) safeCall(cb.onOutput, fd === 1 ? { stdout: last } : { stderr: last });
+        }
+      });
+    }
+
+    var handler = {
+      frame: function (kind, payload) {
+        if (kind === 1 || kind === 2) {
+          emit(kind, decoders[kind].decode(payload, { stream: true }));
+        } else if (kind === 3) {
+          var st = JSON.parse(new TextDecoder().decode(payload));
+          finish();
+          if (closed) return;
+          if (st.signal) {
+            var err = new Error('the process was killed by ' + st.signal);
+            err.signal = st.signal;
+            safeCall(cb.onError, err);
+            safeCall(cb.onClose, -1);
+          } else {
+            safeCall(cb.onClose, st.code);
+          }
+        } else if (kind === 4) {
+          finish();
+          if (!closed) safeCall(cb.onError, new Error(new TextDecoder().decode(payload)));
+        }
+      },
+      lost: function (e) {
+        if (!closed) safeCall(cb.onError, e);
+      },
+    };
+    streams.set(id, handler);
+
+    started = getSession().then(function (sid) {
+      sessionId = sid;
+      if (closed) return null;
+      return api('exec/stream', Object.assign({
+        session: sid, id: id, scope: scope, cmd: String(cmd), args: toArgs(args),
+        cwd: options.cwd, env: options.env,
+      }, extra));
+    }).catch(function (e) {
+      streams.delete(id);
+      if (!closed) safeCall(cb.onError, e);
+    });
+
+    return {
       close: function () {
         if (closed) return;
         closed = true;
-        if (proc._id) api('exec/close', { id: proc._id }).catch(function () {});
+        /* After close() no callback is made; the process group ends. The close
+         * goes out once the start has been answered, so it cannot overtake it. */
+        started.then(function () {
+          if (sessionId) return api('exec/close', { session: sessionId, id: id });
+          return null;
+        }).catch(function () {});
       },
     };
-    api('exec/stream', Object.assign({
-      scope: scope, cmd: String(cmd), args: toArgs(args), cwd: options.cwd, env: options.env,
-      splitOutputLines: !!stream.splitOutputLines,
-    }, extra)).then(function (r) {
-      if (r && r.id) proc._id = r.id;
-    }, function (e) {
-      if (!closed) safeCall(stream.onError, e);
-    });
-    return proc;
   }
 
   function makeExec(scope, extra) {
