@@ -21,7 +21,7 @@ struct stream {
     uint32_t id;
     struct dext_proc *proc;
     bool vm;
-    bool held;          /* a vm command's first stderr is held: it may say "cannot run" */
+    bool held; /* a vm command's first stderr is held: it may say "cannot run" */
     char *held_stderr;
     size_t held_len;
 };
@@ -278,8 +278,7 @@ static void answer_id(struct dext_http_conn *c, uint32_t id)
 {
     char body[48];
     int n = snprintf(body, sizeof(body), "{\"id\":%u}", id);
-    dext_http_respond(c, 200, "application/json", "Cache-Control: no-store\r\n", body,
-                      (size_t)n);
+    dext_http_respond(c, 200, "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
 }
 
 static void on_start_body(void *data, struct dext_http_conn *c, json_t *body)

@@ -337,7 +337,7 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         out->argv[k++] = xstrdup(ctx->self_exe);
         out->argv[k++] = xstrdup("__guest-exec");
         out->argv[k++] = xstrdup(ctx->guest_dir);
-        out->argv[k++] = !cwd             ? xstrdup(ctx->root)
+        out->argv[k++] = !cwd            ? xstrdup(ctx->root)
                          : cwd[0] == '/' ? xstrdup(cwd)
                                          : xasprintf("%s/%s", ctx->root, cwd);
         out->argv[k++] = xstrdup("--");

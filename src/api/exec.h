@@ -12,7 +12,7 @@
 #include "http/server.h"
 
 #define DEXT_EXEC_MAX_OUTPUT (32 * 1024 * 1024) /* per stream, for a blocking call */
-#define DEXT_EXEC_MAX_PROCS 32                 /* per extension */
+#define DEXT_EXEC_MAX_PROCS 32                  /* per extension */
 
 /* What exec needs to know about the extension; borrowed for the site's life. */
 struct dext_exec_ctx {

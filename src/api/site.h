@@ -16,9 +16,9 @@ struct dext_site_config {
     const char *root;                 /* the extension's files */
     const char *image;                /* extension.image */
     const struct dext_ext_meta *meta; /* borrowed for the site's life */
-    const char *socket_path; /* the backend socket, or NULL when none is declared */
-    const char *guest_dir;   /* the socket directory (vm exec maps it) */
-    const char *self_exe;    /* this program, for the __guest-exec helper */
+    const char *socket_path;          /* the backend socket, or NULL when none is declared */
+    const char *guest_dir;            /* the socket directory (vm exec maps it) */
+    const char *self_exe;             /* this program, for the __guest-exec helper */
     const char *listen_host;          /* "127.0.0.1" */
     int port;                         /* 0: any */
 };

@@ -70,8 +70,7 @@ int dext_words_split(const char *line, size_t len, char ***ret)
                 }
                 if (line[i] == '"')
                     break;
-                if (line[i] == '\\' && i + 1 < len &&
-                    strchr("\"\\$`\n", line[i + 1]) != NULL)
+                if (line[i] == '\\' && i + 1 < len && strchr("\"\\$`\n", line[i + 1]) != NULL)
                     i++;
                 (void)dext_buf_append(&word, &line[i], 1);
             }

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define DEXT_WORDS_MAX 4096         /* words in one command line */
+#define DEXT_WORDS_MAX 4096          /* words in one command line */
 #define DEXT_WORDS_MAX_LEN (1 << 20) /* bytes in one command line */
 
 /* Splits @line (length @len) into words: blanks separate words; '...' groups

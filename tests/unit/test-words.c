@@ -45,7 +45,8 @@ static void test_docs_examples(void)
     SPLIT("get -o custom-columns=\":metadata.name\"", "get", "-o", "custom-columns=:metadata.name");
     SPLIT("--label com.volumes-backup-extension.trigger-ui-refresh=true", "--label",
           "com.volumes-backup-extension.trigger-ui-refresh=true");
-    SPLIT("--mount type=bind,source=\"/a b\",target=/c", "--mount", "type=bind,source=/a b,target=/c");
+    SPLIT("--mount type=bind,source=\"/a b\",target=/c", "--mount",
+          "type=bind,source=/a b,target=/c");
     SPLIT("sh -c '\"cat file\"'", "sh", "-c", "\"cat file\"");
 }
 
