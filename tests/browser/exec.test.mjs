@@ -165,3 +165,17 @@ test('reloading the page ends everything it started', async () => {
   const svc = await request(d.port, { path: '/__dext/vm/service/hello', secret: d.secret });
   assert.equal(svc.status, 200);
 });
+
+test('robust output: invalid UTF-8, NUL bytes and a 3 MB line do not break a stream', async () => {
+  const r = await page.evaluate(() => new Promise((resolve) => {
+    const lines = [];
+    window.ddClient.extension.vm.cli.exec('sh', ['-c', 'printf "a\\377b\\000c\\n"; head -c 3000000 /dev/zero | tr "\\0" x; echo; echo end'], {
+      stream: {
+        splitOutputLines: true,
+        onOutput: (d) => { if (d.stdout !== undefined) lines.push(d.stdout); },
+        onClose: (code) => resolve({ code, n: lines.length, first: lines[0], longLen: lines[1] && lines[1].length, longOk: lines[1] && /^x+$/.test(lines[1]), last: lines[2] }),
+      },
+    });
+  }));
+  assert.deepEqual(r, { code: 0, n: 3, first: 'a\ufffdb\u0000c', longLen: 3000000, longOk: true, last: 'end' });
+});

@@ -109,6 +109,8 @@ test('close() ends the whole process group; nothing is left, not even a zombie',
   await waitFor(() => s.stream(1).exit, { what: 'the exit frame' });
   assert.equal(s.stream(1).exit.signal, 'SIGTERM');
   await waitFor(() => pids.every((p) => !alive(p)), { what: 'the group to be gone' });
+  // Gone from the process table: reaped, no zombie left behind.
+  await waitFor(() => pids.every((p) => !fs.existsSync(`/proc/${p}`)), { what: 'the pids to be reaped' });
   s.close();
 });
 
