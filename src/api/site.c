@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api/docker.h"
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/inject.h"
@@ -28,6 +29,7 @@ struct dext_site {
     uv_loop_t *loop;
     struct dext_exec_ctx exec;
     struct dext_events *events;
+    struct dext_docker_api *docker;
     char *root, *guest_dir, *self_exe, *image;
     struct dext_http_server *server;
     struct dext_backend *backend;
@@ -189,6 +191,10 @@ static void handle_api(struct dext_site *s, struct dext_http_conn *c,
         dext_exec_handle(&s->exec, c, req);
         return;
     }
+    if (route_is(req, "/__dext/docker/containers") || route_is(req, "/__dext/docker/images")) {
+        dext_docker_api_list(s->docker, c, req, req->url[15] == 'i');
+        return;
+    }
     if (route_is(req, "/__dext/events")) {
         dext_events_open(s->events, c, req);
         return;
@@ -339,6 +345,7 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
         .meta = m,
     };
     s->events = dext_events_new(&s->exec);
+    s->docker = dext_docker_api_new(loop);
     s->entry_query = m->ui_src_query ? xstrdup(m->ui_src_query) : NULL;
     s->inject = dext_inject_script(&(struct dext_inject_info){
         .secret = s->secret,
@@ -396,6 +403,7 @@ void dext_site_free(struct dext_site *s)
         return;
     dext_http_server_close(s->server);
     dext_events_free(s->events);
+    dext_docker_api_free(s->docker);
     dext_backend_free(s->backend);
     if (s->ui_fd >= 0)
         (void)close(s->ui_fd);

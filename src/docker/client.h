@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* A Docker Engine API client: HTTP/1.1 over the engine's unix socket (or TCP), with
+ * API version negotiation. One connection per request; bodies are collected
+ * (bounded) and handed to the callback.
+ *
+ * The client owns its in-flight requests; dext_docker_free aborts them (their
+ * callbacks are called with -ECANCELED). */
+#pragma once
+
+#include <stddef.h>
+#include <uv.h>
+
+#define DEXT_DOCKER_MIN_API "1.41"
+#define DEXT_DOCKER_MAX_BODY (64 * 1024 * 1024)
+#define DEXT_DOCKER_TIMEOUT_MS 30000
+
+struct dext_docker;
+
+/* @status is the HTTP status (0 on a transport failure, then @err is a negative
+ * errno and @msg says what failed, naming the endpoint). @body is borrowed for the
+ * call. */
+typedef void (*dext_docker_cb)(void *data, int status, const char *body, size_t len, int err,
+                               const char *msg);
+
+/* @host is a DOCKER_HOST value ("unix:///var/run/docker.sock", "tcp://127.0.0.1:2375");
+ * NULL means $DOCKER_HOST, else unix:///var/run/docker.sock. -EINVAL for a form
+ * that is not supported. */
+int dext_docker_new(uv_loop_t *loop, const char *host, struct dext_docker **ret);
+const char *dext_docker_endpoint(const struct dext_docker *d);
+/* Sends METHOD /vX.Y@path (@path starts with '/', query included) with an optional
+ * JSON body. The API version is negotiated before the first call. */
+void dext_docker_request(struct dext_docker *d, const char *method, const char *path,
+                         const char *body, size_t body_len, dext_docker_cb cb, void *data);
+void dext_docker_free(struct dext_docker *d);
