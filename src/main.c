@@ -39,6 +39,7 @@ static const char main_usage[] =
     "  ls [--json]         list installed extensions\n"
     "  rm NAME             remove an installed extension (stops it if running)\n"
     "  logs NAME           print the backend's log\n"
+    "  cli-plugin          install dext as the docker CLI plugin (docker extension ...)\n"
     "\n"
     "Options:\n"
     "  -h, --help          show help (also: dext COMMAND --help)\n"
@@ -469,11 +470,64 @@ static int cmd_guest_exec(int argc, char **argv)
     return 127;
 }
 
+static const char plugin_metadata[] =
+    "{\"SchemaVersion\":\"0.1.0\",\"Vendor\":\"dext\",\"Version\":\"" DEXT_VERSION "\","
+    "\"ShortDescription\":\"Docker extensions without Docker Desktop (dext)\","
+    "\"URL\":\"https://github.com/dext\"}\n";
+
+/* `dext cli-plugin`: makes this binary the docker CLI's `extension` command. */
+static int cmd_cli_plugin(int argc, char **argv)
+{
+    const char *cfg = getenv("DOCKER_CONFIG");
+    const char *home = getenv("HOME");
+    _cleanup_free_ char *exe = self_exe(), *dir = NULL, *link = NULL;
+    int r;
+
+    if (argc >= 2 && is_help(argv[1])) {
+        printf("Usage: dext cli-plugin\n\nInstalls dext as the docker CLI plugin "
+               "$DOCKER_CONFIG/cli-plugins/docker-extension\n(default ~/.docker), so "
+               "`docker extension ls` and friends run dext.\n");
+        return 0;
+    }
+    if (argc != 1)
+        return usage_error(main_usage, "%s", "cli-plugin takes no arguments");
+    if (!exe || (!cfg && !home)) {
+        fprintf(stderr, "dext: cannot find my executable or the docker config directory\n");
+        return 1;
+    }
+    dir = cfg ? xasprintf("%s/cli-plugins", cfg) : xasprintf("%s/.docker/cli-plugins", home);
+    link = xasprintf("%s/docker-extension", dir);
+    r = dext_mkdir_p(dir, 0755);
+    if (r == 0 && unlink(link) < 0 && errno != ENOENT)
+        r = -errno;
+    if (r == 0 && symlink(exe, link) < 0)
+        r = -errno;
+    if (r < 0) {
+        fprintf(stderr, "dext: cannot install %s: %s\n", link, strerror(-r));
+        return 1;
+    }
+    printf("Installed %s -> %s\n", link, exe);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *level = getenv("DEXT_LOG_LEVEL");
+    const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 
     (void)signal(SIGPIPE, SIG_IGN);
+    /* As the docker CLI plugin docker-extension: `docker extension VERB ...` runs
+     * `docker-extension extension VERB ...`, and the CLI asks for metadata first. */
+    if (strcmp(base, "docker-extension") == 0 && argc >= 2) {
+        if (strcmp(argv[1], "docker-cli-plugin-metadata") == 0) {
+            fputs(plugin_metadata, stdout);
+            return 0;
+        }
+        if (strcmp(argv[1], "extension") == 0) {
+            argv++;
+            argc--;
+        }
+    }
     if (level && dext_log_set_level_name(level) < 0)
         fprintf(stderr, "dext: unknown DEXT_LOG_LEVEL '%s', using warn\n", level);
     if (argc < 2) {
@@ -501,6 +555,8 @@ int main(int argc, char **argv)
         return cmd_rm(argc - 1, argv + 1);
     if (strcmp(verb, "logs") == 0)
         return cmd_logs(argc - 1, argv + 1);
+    if (strcmp(verb, "cli-plugin") == 0)
+        return cmd_cli_plugin(argc - 1, argv + 1);
     if (strcmp(verb, "__guest-exec") == 0)
         return cmd_guest_exec(argc - 1, argv + 1);
     fprintf(stderr, "dext: unknown command '%s'\n%s", verb, main_usage);

@@ -128,8 +128,8 @@ static void fail_errno(struct call *c, const char *what, int err)
 {
     char msg[512];
 
-    (void)snprintf(msg, sizeof(msg), "cannot reach the Docker engine at %s: %s: %s",
-                   c->d->endpoint, what, uv_strerror(err));
+    (void)snprintf(msg, sizeof(msg), "cannot reach the Docker engine at %s: %s: %s", c->d->endpoint,
+                   what, uv_strerror(err));
     call_finish(c, 0, err, msg);
 }
 
@@ -247,8 +247,7 @@ static void call_start(struct call *c)
     (void)dext_buf_printf(&c->out, "%s %s%s%s HTTP/1.1\r\nHost: docker\r\nUser-Agent: dext\r\n",
                           c->method, version ? "/v" : "", version ? version : "", c->path);
     if (c->req_body)
-        (void)dext_buf_printf(&c->out,
-                              "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+        (void)dext_buf_printf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
                               c->req_body_len);
     (void)dext_buf_puts(&c->out, "Connection: close\r\n\r\n");
     if (c->req_body)
@@ -258,8 +257,8 @@ static void call_start(struct call *c)
     if (d->unix_path) {
         uv_pipe_connect(&c->connect_req, &c->h.pipe, d->unix_path, on_connect);
     } else {
-        int r = uv_tcp_connect(&c->connect_req, &c->h.tcp, (struct sockaddr *)&d->tcp_addr,
-                               on_connect);
+        int r =
+            uv_tcp_connect(&c->connect_req, &c->h.tcp, (struct sockaddr *)&d->tcp_addr, on_connect);
         if (r < 0)
             fail_errno(c, "connect", r);
     }

@@ -146,3 +146,26 @@ test('run refuses bad metadata with a clear error, exit 1', async () => {
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /missing-dir/);
 });
+
+test('as the docker CLI plugin: docker extension validate | install | ls | rm', { skip: !fs.existsSync('/usr/bin/docker') && 'no docker CLI' }, async () => {
+  const { execFile } = await import('node:child_process');
+  const st = tmpState();
+  const env = { ...process.env, ...st.env, HOME: st.dir };
+  const docker = (args) => new Promise((resolve) => {
+    execFile('docker', args, { env }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  const inst = await runDext(['cli-plugin'], { env: { HOME: st.dir } });
+  assert.equal(inst.code, 0, inst.stderr);
+  assert.ok(fs.lstatSync(path.join(st.dir, '.docker/cli-plugins/docker-extension')).isSymbolicLink());
+  const dir = makeExt(st.dir, 'plugged', serviceMeta());
+  const v = await docker(['extension', 'validate', dir]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout, /is valid/);
+  assert.equal((await docker(['extension', 'install', dir])).code, 0);
+  const ls = JSON.parse((await docker(['extension', 'ls', '--json'])).stdout);
+  assert.deepEqual(ls.map((e) => e.name), ['plugged']);
+  assert.equal((await docker(['extension', 'rm', 'plugged'])).code, 0);
+  assert.deepEqual(JSON.parse((await docker(['extension', 'ls', '--json'])).stdout), []);
+  const help = await docker(['--help']);
+  assert.match(help.stdout, /extension\*?\s+Docker extensions without Docker Desktop/);
+});
