@@ -3,20 +3,29 @@
 #include "proc/spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/macro.h"
 #include "base/xalloc.h"
 
+#define CHILD_STACK (64 * 1024)
+
 struct dext_proc {
     uv_loop_t *loop;
-    uv_process_t proc;
-    uv_pipe_t out[2]; /* stdout, stderr */
-    uv_timer_t timer; /* kill escalation */
-    pid_t pid;
+    uv_poll_t exit_poll; /* on the pidfd */
+    uv_pipe_t out[2];    /* stdout, stderr */
+    uv_timer_t timer;    /* kill escalation */
+    int pidfd;
+    pid_t pid;   /* the child, until reaped */
+    pid_t group; /* its process group (= pid), for kills after the reap */
     bool exited;
     bool open[2];
     bool paused;
@@ -34,12 +43,25 @@ struct dext_proc {
 /* Output is handed over synchronously, so one read buffer serves every process. */
 static char read_buf[64 * 1024];
 
+struct child_args {
+    const char *file;
+    char *const *argv;
+    char *const *env;
+    const char *cwd;
+    int mntns_fd;
+    int out_fd, err_fd, null_fd;
+    int report_fd; /* close-on-exec: written only when exec fails */
+};
+
 static void on_closed(uv_handle_t *h)
 {
     struct dext_proc *p = h->data;
 
-    if (--p->n_handles == 0)
-        free(p);
+    if (--p->n_handles > 0)
+        return;
+    if (p->pidfd >= 0)
+        (void)close(p->pidfd);
+    free(p);
 }
 
 static void close_handles(struct dext_proc *p)
@@ -49,16 +71,15 @@ static void close_handles(struct dext_proc *p)
             uv_close((uv_handle_t *)&p->out[i], on_closed);
     if (!uv_is_closing((uv_handle_t *)&p->timer))
         uv_close((uv_handle_t *)&p->timer, on_closed);
-    /* The process handle stays open until the exit is reaped: closing it
-     * earlier would leave a zombie behind. */
-    if (p->exited && !uv_is_closing((uv_handle_t *)&p->proc))
-        uv_close((uv_handle_t *)&p->proc, on_closed);
+    /* The exit watch stays until the child is reaped: no zombie is left. */
+    if (p->exited && !uv_is_closing((uv_handle_t *)&p->exit_poll))
+        uv_close((uv_handle_t *)&p->exit_poll, on_closed);
 }
 
 static void kill_group(struct dext_proc *p, int sig)
 {
-    if (p->pid > 0)
-        (void)kill(-p->pid, sig);
+    if (p->group > 0)
+        (void)kill(-p->group, sig);
 }
 
 static void maybe_report(struct dext_proc *p)
@@ -98,13 +119,12 @@ static void on_timer(uv_timer_t *t)
 {
     struct dext_proc *p = t->data;
 
+    kill_group(p, SIGKILL);
     if (!p->exited) {
         log_debug("proc %d: still running after SIGTERM, SIGKILL", (int)p->pid);
-        kill_group(p, SIGKILL);
         return;
     }
     /* Exited, but something keeps the pipes open: stop waiting for it. */
-    kill_group(p, SIGKILL);
     for (int i = 0; i < 2; i++) {
         if (p->open[i]) {
             (void)uv_read_stop((uv_stream_t *)&p->out[i]);
@@ -114,72 +134,154 @@ static void on_timer(uv_timer_t *t)
     maybe_report(p);
 }
 
-static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
+static void on_exit_ready(uv_poll_t *h, int status, int events)
 {
-    struct dext_proc *p = proc->data;
+    struct dext_proc *p = h->data;
+    siginfo_t info = {0};
 
+    int r;
+
+    if (p->exited)
+        return;
+    r = waitid(P_PIDFD, (id_t)p->pidfd, &info, WEXITED | WNOHANG);
+    if (r < 0 && errno != ECHILD)
+        return;
+    if (r == 0 && info.si_pid == 0)
+        return; /* not yet */
+    if (r < 0)
+        log_warn("proc %d: reaped elsewhere; its exit status is lost", (int)p->pid);
+    (void)uv_poll_stop(h);
     p->exited = true;
-    p->status = status;
-    p->term_signal = sig;
+    p->pid = 0;
+    if (info.si_code == CLD_EXITED) {
+        p->status = info.si_status;
+    } else if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) {
+        p->term_signal = info.si_status;
+    }
     /* Helpers it left behind go with it, so the pipes reach EOF. */
     kill_group(p, SIGKILL);
-    p->pid = 0;
     if (p->freed) {
-        uv_close((uv_handle_t *)&p->proc, on_closed);
+        uv_close((uv_handle_t *)&p->exit_poll, on_closed);
         return;
     }
     (void)uv_timer_start(&p->timer, on_timer, 1000, 0);
     maybe_report(p);
 }
 
+/* Runs in the child, on the parent's memory (CLONE_VM) until execve: only
+ * system calls, nothing that allocates or takes locks. */
+static int child_main(void *arg)
+{
+    const struct child_args *a = arg;
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t none;
+    int err;
+
+    /* No handler of the parent's may run here, and nothing ignored stays ignored. */
+    for (int sig = 1; sig < NSIG; sig++)
+        (void)sigaction(sig, &dfl, NULL);
+    if (a->mntns_fd > 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
+        goto fail;
+    if (setsid() < 0)
+        goto fail;
+    if (dup2(a->null_fd, 0) < 0 || dup2(a->out_fd, 1) < 0 || dup2(a->err_fd, 2) < 0)
+        goto fail;
+    if (a->cwd && chdir(a->cwd) < 0)
+        goto fail;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    if (a->env)
+        execvpe(a->file, a->argv, a->env);
+    else
+        execvp(a->file, a->argv);
+fail:
+    err = errno;
+    (void)!write(a->report_fd, &err, sizeof(err));
+    _exit(127);
+}
+
 int dext_proc_spawn(uv_loop_t *loop, const struct dext_proc_opts *o, struct dext_proc **ret)
 {
-    struct dext_proc *p = xcalloc(1, sizeof(*p));
-    uv_process_options_t opts = {0};
-    uv_stdio_container_t stdio[3];
-    int r;
+    struct dext_proc *p;
+    struct child_args a = {
+        .file = o->file, .argv = o->argv, .env = o->env, .cwd = o->cwd, .mntns_fd = o->mntns_fd};
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, report[2] = {-1, -1};
+    sigset_t all, old;
+    char *stack = NULL;
+    pid_t pid;
+    int r = 0, child_errno = 0;
 
+    a.null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (a.null_fd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+        pipe2(report, O_CLOEXEC) < 0) {
+        r = -errno;
+        goto out;
+    }
+    a.out_fd = out[1];
+    a.err_fd = err[1];
+    a.report_fd = report[1];
+    stack = xmalloc(CHILD_STACK);
+    sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The parent sleeps until the child has called execve or exited. */
+    pid = clone(child_main, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    if (pid < 0)
+        r = -errno;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r < 0)
+        goto out;
+    (void)close(report[1]);
+    report[1] = -1;
+    if (read(report[0], &child_errno, sizeof(child_errno)) == (ssize_t)sizeof(child_errno)) {
+        (void)waitpid(pid, NULL, 0);
+        r = -child_errno;
+        goto out;
+    }
+
+    p = xcalloc(1, sizeof(*p));
     p->loop = loop;
+    p->pid = p->group = pid;
     p->on_output = o->on_output;
     p->on_exit = o->on_exit;
     p->data = o->data;
     p->grace_ms = o->grace_ms ? o->grace_ms : DEXT_PROC_GRACE_MS;
-    for (int i = 0; i < 2; i++) {
-        (void)uv_pipe_init(loop, &p->out[i], 0);
-        p->out[i].data = p;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (p->pidfd < 0) {
+        r = -errno;
+        (void)kill(-pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        free(p);
+        goto out;
     }
+    (void)uv_poll_init(loop, &p->exit_poll, p->pidfd);
+    p->exit_poll.data = p;
+    (void)uv_poll_start(&p->exit_poll, UV_READABLE, on_exit_ready);
     (void)uv_timer_init(loop, &p->timer);
     p->timer.data = p;
-    p->proc.data = p;
-    p->n_handles = 4;
-
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->out[0];
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&p->out[1];
-    opts.file = o->file;
-    opts.args = (char **)o->argv;
-    opts.env = (char **)o->env;
-    opts.cwd = o->cwd;
-    opts.exit_cb = on_exit_cb;
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
-    opts.flags = UV_PROCESS_DETACHED;
-    r = uv_spawn(loop, &p->proc, &opts);
-    if (r < 0) {
-        p->freed = true;
-        p->exited = true;
-        close_handles(p);
-        return r;
-    }
-    p->pid = p->proc.pid;
     for (int i = 0; i < 2; i++) {
+        int fd = i == 0 ? out[0] : err[0];
+        (void)uv_pipe_init(loop, &p->out[i], 0);
+        p->out[i].data = p;
+        (void)uv_pipe_open(&p->out[i], fd);
         p->open[i] = true;
         (void)uv_read_start((uv_stream_t *)&p->out[i], on_alloc, on_read);
     }
+    out[0] = err[0] = -1; /* owned by the pipes now */
+    p->n_handles = 4;
     *ret = p;
-    return 0;
+out:
+    free(stack);
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            (void)close(out[i]);
+        if (err[i] >= 0)
+            (void)close(err[i]);
+        if (report[i] >= 0)
+            (void)close(report[i]);
+    }
+    if (a.null_fd >= 0)
+        (void)close(a.null_fd);
+    return r;
 }
 
 pid_t dext_proc_pid(const struct dext_proc *p)

@@ -29,10 +29,14 @@ struct dext_proc_opts {
     dext_proc_exit_cb on_exit;
     void *data;
     uint64_t grace_ms; /* 0: DEXT_PROC_GRACE_MS */
+    int mntns_fd;      /* >= 0: enter this mount namespace first (0 is taken to mean none) */
 };
 
-/* Starts the process. Returns 0, or a negative errno when it cannot start
- * (-ENOENT: no such program, -EACCES: not executable); nothing is left then. */
+/* Starts the process with clone(CLONE_VM|CLONE_VFORK) (no page-table copy, unlike
+ * fork), in a new session (its own process group), stdin on /dev/null, all signal
+ * handlers reset; its exit is watched through a pidfd. Returns 0, or a negative
+ * errno when it cannot start (-ENOENT: no such program, -EACCES: not executable),
+ * reported by the child before exec; nothing is left then. */
 int dext_proc_spawn(uv_loop_t *loop, const struct dext_proc_opts *o, struct dext_proc **ret);
 pid_t dext_proc_pid(const struct dext_proc *p);
 bool dext_proc_exited(const struct dext_proc *p);
