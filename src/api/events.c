@@ -323,11 +323,12 @@ static void on_start_body(void *data, struct dext_http_conn *c, json_t *body)
                             .on_output = on_output,
                             .on_exit = on_exit_stream,
                             .data = st,
+                            .mntns_fd = cmd.mntns_fd,
                         },
                         &st->proc);
     if (r < 0) {
         char msg[512];
-        (void)snprintf(msg, sizeof(msg), "exec: cannot start '%.200s': %s (%s)", cmd.argv[0],
+        (void)snprintf(msg, sizeof(msg), "exec: cannot run '%.200s': %s (%s)", cmd.argv[0],
                        strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
         free(st);
         dext_exec_cmd_done(&cmd);

@@ -161,7 +161,7 @@ static char *join_words(const char *cmd, json_t *args)
 }
 
 /* The environment: dext's own, with the caller's env merged over it. */
-static char **make_env(json_t *env, const char *path_prefix, const char *image)
+static char **make_env(json_t *env, const char *path_prefix, const char *image, const char *guest)
 {
     size_t n = 0, o = 0;
     char **v;
@@ -170,7 +170,7 @@ static char **make_env(json_t *env, const char *path_prefix, const char *image)
 
     while (environ[n])
         n++;
-    v = xcalloc(n + json_object_size(env) + 4, sizeof(char *));
+    v = xcalloc(n + json_object_size(env) + 5, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(environ[i], '=');
         _cleanup_free_ char *name = eq ? xstrndup(environ[i], (size_t)(eq - environ[i])) : NULL;
@@ -181,7 +181,8 @@ static char **make_env(json_t *env, const char *path_prefix, const char *image)
             path_prefix = NULL;
             continue;
         }
-        if (image && strcmp(name, "DESKTOP_PLUGIN_IMAGE") == 0)
+        if ((image && strcmp(name, "DESKTOP_PLUGIN_IMAGE") == 0) ||
+            (guest && strcmp(name, "DEXT_GUEST_SERVICES") == 0))
             continue;
         v[o++] = xstrdup(environ[i]);
     }
@@ -189,6 +190,8 @@ static char **make_env(json_t *env, const char *path_prefix, const char *image)
         v[o++] = xasprintf("PATH=%s:/usr/local/bin:/usr/bin:/bin", path_prefix);
     if (image)
         v[o++] = xasprintf("DESKTOP_PLUGIN_IMAGE=%s", image);
+    if (guest)
+        v[o++] = xasprintf("DEXT_GUEST_SERVICES=%s", guest);
     json_object_foreach(env, key, val)
     {
         if (json_is_string(val) && !strchr(key, '=') && *key)
@@ -271,7 +274,7 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
     json_t *a;
     int n, r = -EINVAL;
 
-    *out = (struct dext_exec_cmd){0};
+    *out = (struct dext_exec_cmd){.mntns_fd = -1};
     if (!scope || !cmd)
         return fail(out, 400, "exec: scope and cmd are required");
     if (args && !json_is_array(args))
@@ -326,25 +329,37 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         out->file = xstrdup(bin);
         for (size_t w = 0; w < n_words; w++)
             out->argv[k++] = xstrdup(words[w]);
-        out->env = make_env(env, bin_dir, NULL);
+        out->env = make_env(env, bin_dir, NULL, NULL);
         out->cwd = xstrdup(cwd ? cwd : bin_dir);
     } else if (strcmp(scope, "vm") == 0) {
         if (!ctx->meta->has_vm) {
             fail(out, 404, "exec: this extension has no vm section");
             goto out;
         }
-        out->file = xstrdup(ctx->self_exe);
-        out->argv[k++] = xstrdup(ctx->self_exe);
-        out->argv[k++] = xstrdup("__guest-exec");
-        out->argv[k++] = xstrdup(ctx->guest_dir);
-        out->argv[k++] = !cwd            ? xstrdup(ctx->root)
-                         : cwd[0] == '/' ? xstrdup(cwd)
-                                         : xasprintf("%s/%s", ctx->root, cwd);
-        out->argv[k++] = xstrdup("--");
-        for (size_t w = 0; w < n_words; w++)
-            out->argv[k++] = xstrdup(words[w]);
-        out->env = make_env(env, NULL, ctx->image);
-        out->is_vm = true;
+        out->cwd = !cwd            ? xstrdup(ctx->root)
+                   : cwd[0] == '/' ? xstrdup(cwd)
+                                   : xasprintf("%s/%s", ctx->root, cwd);
+        if (ctx->mntns_fd >= 0) {
+            /* Straight into the backend's view: no helper process in between. */
+            out->file = xstrdup(words[0]);
+            for (size_t w = 0; w < n_words; w++)
+                out->argv[k++] = xstrdup(words[w]);
+            out->mntns_fd = ctx->mntns_fd;
+            out->env = make_env(env, NULL, ctx->image, "/run/guest-services");
+        } else {
+            out->file = xstrdup(ctx->self_exe);
+            out->argv[k++] = xstrdup(ctx->self_exe);
+            out->argv[k++] = xstrdup("__guest-exec");
+            out->argv[k++] = xstrdup(ctx->guest_dir);
+            out->argv[k++] = xstrdup(out->cwd);
+            out->argv[k++] = xstrdup("--");
+            for (size_t w = 0; w < n_words; w++)
+                out->argv[k++] = xstrdup(words[w]);
+            out->env = make_env(env, NULL, ctx->image, NULL);
+            out->is_vm = true;
+            free(out->cwd);
+            out->cwd = NULL;
+        }
     } else if (strcmp(scope, "docker") == 0 || strcmp(scope, "container") == 0) {
         out->file = xstrdup("docker");
         out->argv[k++] = xstrdup("docker");
@@ -358,7 +373,7 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         }
         for (size_t w = 0; w < n_words; w++)
             out->argv[k++] = xstrdup(words[w]);
-        out->env = make_env(env, NULL, NULL);
+        out->env = make_env(env, NULL, NULL, NULL);
         if (cwd)
             out->cwd = xstrdup(cwd);
     } else {
@@ -417,11 +432,12 @@ static void on_request_body(void *data, struct dext_http_conn *c, json_t *body)
                             .on_output = on_output,
                             .on_exit = on_call_exit,
                             .data = x,
+                            .mntns_fd = cmd.mntns_fd,
                         },
                         &x->proc);
     if (r < 0) {
         char msg[512];
-        (void)snprintf(msg, sizeof(msg), "exec: cannot start '%.200s': %s (%s)", cmd.argv[0],
+        (void)snprintf(msg, sizeof(msg), "exec: cannot run '%.200s': %s (%s)", cmd.argv[0],
                        strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
         dext_http_respond_error(c, 404, msg);
         x->proc = NULL;

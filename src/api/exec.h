@@ -22,6 +22,7 @@ struct dext_exec_ctx {
     const char *self_exe;  /* for the __guest-exec helper */
     const char *image;
     const struct dext_ext_meta *meta;
+    int mntns_fd;     /* the backend's view (/run/guest-services mapped), or -1 */
     unsigned n_procs; /* running now */
 };
 
@@ -33,6 +34,7 @@ struct dext_exec_cmd {
     char *cwd;     /* or NULL */
     char *cmdline; /* for results and logs */
     bool is_vm;    /* through __guest-exec: exit 127 + "dext: cannot run" = not started */
+    int mntns_fd;  /* enter this mount namespace first, or -1 */
     int status;    /* on failure: the HTTP status */
     char error[512];
 };

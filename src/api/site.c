@@ -15,6 +15,7 @@
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/inject.h"
+#include "runtime/process.h"
 #include "base/log.h"
 #include "base/macro.h"
 #include "base/path.h"
@@ -321,6 +322,7 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
 
     s->loop = loop;
     s->ui_fd = -1;
+    s->exec.mntns_fd = -1;
     s->name = xstrdup(cfg->name);
     r = make_secret(s->secret);
     if (r < 0)
@@ -343,7 +345,12 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
         .self_exe = s->self_exe,
         .image = s->image,
         .meta = m,
+        .mntns_fd = -1,
     };
+    if (cfg->guest_dir && m->has_vm) {
+        int ns = dext_guest_ns_open(cfg->guest_dir);
+        s->exec.mntns_fd = ns >= 0 ? ns : -1;
+    }
     s->events = dext_events_new(&s->exec);
     s->docker = dext_docker_api_new(loop);
     s->entry_query = m->ui_src_query ? xstrdup(m->ui_src_query) : NULL;
@@ -403,6 +410,8 @@ void dext_site_free(struct dext_site *s)
         return;
     dext_http_server_close(s->server);
     dext_events_free(s->events);
+    if (s->exec.mntns_fd >= 0)
+        (void)close(s->exec.mntns_fd);
     dext_docker_api_free(s->docker);
     dext_backend_free(s->backend);
     if (s->ui_fd >= 0)

@@ -180,7 +180,7 @@ static int child_main(void *arg)
     /* No handler of the parent's may run here, and nothing ignored stays ignored. */
     for (int sig = 1; sig < NSIG; sig++)
         (void)sigaction(sig, &dfl, NULL);
-    if (a->mntns_fd > 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
+    if (a->mntns_fd >= 0 && setns(a->mntns_fd, CLONE_NEWNS) < 0)
         goto fail;
     if (setsid() < 0)
         goto fail;

@@ -29,7 +29,7 @@ struct dext_proc_opts {
     dext_proc_exit_cb on_exit;
     void *data;
     uint64_t grace_ms; /* 0: DEXT_PROC_GRACE_MS */
-    int mntns_fd;      /* >= 0: enter this mount namespace first (0 is taken to mean none) */
+    int mntns_fd;      /* >= 0: enter this mount namespace first; -1: stay */
 };
 
 /* Starts the process with clone(CLONE_VM|CLONE_VFORK) (no page-table copy, unlike

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -350,6 +351,45 @@ static bool map_guest_dir(const char *guest_dir)
     if (mkdir("/run/guest-services", 0755) < 0 && errno != EEXIST)
         return false;
     return mount(guest_dir, "/run/guest-services", NULL, MS_BIND, NULL) == 0;
+}
+
+int dext_guest_ns_open(const char *guest_dir)
+{
+    int report[2], fd = -1, r = 0;
+    char path[64], ok = 0;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        return -EPERM;
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        (void)close(report[0]);
+        (void)close(report[1]);
+        return r;
+    }
+    if (pid == 0) {
+        /* The namespace outlives this child: dext keeps an fd to it. */
+        char one = map_guest_dir(guest_dir) ? 1 : 0;
+        (void)!write(report[1], &one, 1);
+        pause();
+        _exit(0);
+    }
+    (void)close(report[1]);
+    if (read(report[0], &ok, 1) == 1 && ok) {
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            r = -errno;
+    } else {
+        r = -EPERM;
+    }
+    (void)close(report[0]);
+    (void)kill(pid, SIGKILL);
+    (void)waitpid(pid, NULL, 0);
+    return r < 0 ? r : fd;
 }
 
 int dext_guest_exec(const char *guest_dir, const char *ext_dir, char **argv)

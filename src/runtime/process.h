@@ -61,6 +61,13 @@ pid_t dext_proc_rt_pid(const struct dext_proc_rt *rt);
 /* Frees a stopped runtime (kills the group if still running). */
 void dext_proc_rt_free(struct dext_proc_rt *rt);
 
+/* Makes a mount namespace in which @guest_dir is bind-mounted at
+ * /run/guest-services, and returns an fd for it (setns(2) into it to see the
+ * backend's view). Blocking; for start-up. -EPERM (or another -errno) where
+ * namespaces are not available: callers then name the directory in
+ * DEXT_GUEST_SERVICES instead. */
+int dext_guest_ns_open(const char *guest_dir);
+
 /* The __guest-exec helper, run in the child: maps @guest_dir, enters @ext_dir and
  * execs @argv. Returns only on failure (a negative errno), after printing why. */
 int dext_guest_exec(const char *guest_dir, const char *ext_dir, char **argv);

@@ -152,3 +152,20 @@ test('an extension without host binaries or vm refuses those scopes', async () =
     }
   } finally { await x.stop(); }
 });
+
+test('without privilege, vm exec names the socket directory and still reports start failures', { skip: process.getuid() !== 0 && 'needs root to switch users' }, async () => {
+  const st2 = tmpState();
+  const plain = makeExt(st2.dir, 'unpriv', serviceMeta());
+  for (const p of [st2.dir, st2.data, st2.run, plain, path.join(plain, 'ui')]) fs.chownSync(p, 65534, 65534);
+  fs.chmodSync(st2.dir, 0o755);
+  const x = await startDext([plain], { env: { ...st2.env, HOME: st2.dir, PATH: '/usr/local/bin:/usr/bin:/bin' }, wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] });
+  try {
+    const call = (body) => request(x.port, { method: 'POST', path: '/__dext/exec', secret: x.secret, body: JSON.stringify(body) });
+    const env = await call({ scope: 'vm', cmd: 'sh', args: ['-c', '"echo $DEXT_GUEST_SERVICES; id -u"'] });
+    assert.equal(env.status, 200, env.text);
+    assert.deepEqual(JSON.parse(env.text).stdout.trim().split('\n'), [path.join(st2.run, 'dext/ext/unpriv'), '65534']);
+    const missing = await call({ scope: 'vm', cmd: 'no-such-command-u', args: [] });
+    assert.equal(missing.status, 404);
+    assert.match(JSON.parse(missing.text).error, /cannot run 'no-such-command-u'.*ENOENT/);
+  } finally { await x.stop(); }
+});

@@ -78,11 +78,13 @@ test('streaming passes args verbatim (no splitting, no quote removal, no shell)'
   s.close();
 });
 
-test('a command that cannot start reports an error frame', async () => {
+test('a command that cannot start is refused at once, naming it', async () => {
   const s = await openSession();
-  await start(s, 2, { scope: 'vm', cmd: 'no-such-command-abc', args: [] });
-  await waitFor(() => s.stream(2).error, { what: 'the error frame' });
-  assert.match(s.stream(2).error, /cannot run 'no-such-command-abc'.*ENOENT/);
+  const r = await start(s, 2, { scope: 'vm', cmd: 'no-such-command-abc', args: [] });
+  assert.equal(r.status, 404);
+  assert.equal(r.headers['x-dext-error'], '1');
+  assert.match(JSON.parse(r.text).error, /cannot run 'no-such-command-abc'.*ENOENT/);
+  assert.equal(s.streams.has(2), false, 'no frame for a stream that never started');
   const bad = await start(s, 3, { scope: 'host', cmd: 'anything', args: [] });
   assert.equal(bad.status, 404);
   await start(s, 5, { scope: 'vm', cmd: 'sleep', args: ['30'] });
