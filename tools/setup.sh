@@ -6,7 +6,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="gcc pkg-config meson ninja-build libuv1-dev node-llhttp libjansson-dev
-      chromium nginx-light curl"
+      chromium nginx-light curl
+      docker.io docker-compose busybox-static"
 
 missing=""
 for p in $PKGS; do
@@ -21,7 +22,8 @@ if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # No service may start on install (nginx is only used by the benchmark).
+  # No service may start on install (nginx is only used by the benchmark; the
+  # engine tests start their own private dockerd).
   export DEBIAN_FRONTEND=noninteractive
   policy=/usr/sbin/policy-rc.d
   made_policy=""
