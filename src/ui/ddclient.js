@@ -59,14 +59,17 @@
   /* ---- extension.vm.service and the v0 backend ---- */
 
   async function serviceRequest(method, url, headers, data) {
-    if (typeof url !== 'string') throw new TypeError('vm.service: the url must be a string path such as "/hello"');
-    if (url.charAt(0) !== '/') url = '/' + url;
+    /* Only paths on the backend: anything else has no meaning on its socket. */
+    if (typeof url !== 'string' || url.charAt(0) !== '/') {
+      throw new TypeError('vm.service: the url must be a path starting with "/", such as "/hello"');
+    }
     var h = {};
     var names = [];
     var hasType = false;
     Object.keys(headers || {}).forEach(function (k) {
       var v = headers[k];
-      if (v === undefined || v === null) return;
+      /* dext's own headers are not the caller's to set (and the relay drops them). */
+      if (v === undefined || v === null || /^x-dext-/i.test(k)) return;
       h[k] = String(v);
       names.push(k.toLowerCase());
       if (k.toLowerCase() === 'content-type') hasType = true;
@@ -87,9 +90,7 @@
     h['X-Dext-Headers'] = names.join(',');
     var res;
     try {
-      res = await fetch('/__dext/vm/service' + url, {
-        method: method, headers: h, body: body, credentials: 'same-origin', cache: 'no-store',
-      });
+      res = await fetch('/__dext/vm/service' + url, { method: method, headers: h, body: body, cache: 'no-store' });
     } catch (e) {
       throw new Error('dext is unreachable (' + ((e && e.message) || e) + ')');
     }
@@ -109,12 +110,12 @@
   }
 
   var httpService = {
-    get: function (url) { return serviceRequest('GET', url); },
-    post: function (url, data) { return serviceRequest('POST', url, {}, data); },
-    put: function (url, data) { return serviceRequest('PUT', url, {}, data); },
-    patch: function (url, data) { return serviceRequest('PATCH', url, {}, data); },
-    delete: function (url) { return serviceRequest('DELETE', url); },
-    head: function (url) { return serviceRequest('HEAD', url); },
+    get: (url) => serviceRequest('GET', url),
+    post: (url, data) => serviceRequest('POST', url, {}, data),
+    put: (url, data) => serviceRequest('PUT', url, {}, data),
+    patch: (url, data) => serviceRequest('PATCH', url, {}, data),
+    delete: (url) => serviceRequest('DELETE', url),
+    head: (url) => serviceRequest('HEAD', url),
     request: function (config) {
       var c = config || {};
       return serviceRequest(String(c.method || 'GET').toUpperCase(), c.url, c.headers, c.data);
@@ -130,8 +131,6 @@
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-Dext-Secret': secret },
         body: JSON.stringify(payload === undefined ? {} : payload),
-        credentials: 'same-origin',
-        cache: 'no-store',
       });
     } catch (e) {
       throw new Error('dext is unreachable (' + ((e && e.message) || e) + ')');
@@ -162,8 +161,8 @@
       parseJsonLines: {
         value: function () {
           return splitLines(this.stdout)
-            .filter(function (l) { return l.trim() !== ''; })
-            .map(function (l) { return JSON.parse(l); });
+            .filter((l) => l.trim() !== '')
+            .map((l) => JSON.parse(l));
         },
       },
       parseJsonObject: { value: function () { return JSON.parse(this.stdout); } },
@@ -186,9 +185,7 @@
   function openSession() {
     return new Promise(function (resolve, reject) {
       var settled = false;
-      fetch('/__dext/events', {
-        headers: { 'X-Dext-Secret': secret }, credentials: 'same-origin', cache: 'no-store',
-      }).then(async function (res) {
+      fetch('/__dext/events', { headers: { 'X-Dext-Secret': secret }, cache: 'no-store' }).then(async function (res) {
         if (!res.ok) throw dextError(res, await res.text());
         var reader = res.body.getReader();
         var buf = new Uint8Array(0);
@@ -239,7 +236,8 @@
     var cb = options.stream || {};
     var split = !!cb.splitOutputLines;
     var id = nextStreamId++;
-    var closed = false;
+    var closed = false; /* close() was called: no callback any more */
+    var ended = false;  /* onClose or a final onError has been made */
     var decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
     var partial = { 1: '', 2: '' };
     var sessionId = null;
@@ -271,6 +269,14 @@
       });
     }
 
+    /* The stream is over with an error; it is reported once, whoever notices first. */
+    function fail(e) {
+      streams.delete(id);
+      if (closed || ended) return;
+      ended = true;
+      safeCall(cb.onError, e);
+    }
+
     var handler = {
       frame: function (kind, payload) {
         if (kind === 1 || kind === 2) {
@@ -278,7 +284,8 @@
         } else if (kind === 3) {
           var st = JSON.parse(new TextDecoder().decode(payload));
           finish();
-          if (closed) return;
+          if (closed || ended) return;
+          ended = true;
           if (st.signal) {
             var err = new Error('the process was killed by ' + st.signal);
             err.signal = st.signal;
@@ -289,12 +296,10 @@
           }
         } else if (kind === 4) {
           finish();
-          if (!closed) safeCall(cb.onError, new Error(new TextDecoder().decode(payload)));
+          fail(new Error(new TextDecoder().decode(payload)));
         }
       },
-      lost: function (e) {
-        if (!closed) safeCall(cb.onError, e);
-      },
+      lost: fail,
     };
     streams.set(id, handler);
 
@@ -305,10 +310,7 @@
         session: sid, id: id, scope: scope, cmd: String(cmd), args: toArgs(args),
         cwd: options.cwd, env: options.env,
       }, extra));
-    }).catch(function (e) {
-      streams.delete(id);
-      if (!closed) safeCall(cb.onError, e);
-    });
+    }).catch(fail);
 
     return {
       close: function () {
@@ -360,31 +362,35 @@
 
   /* ---- toasts, shown in the page, in a shadow root the page's CSS cannot reach ---- */
 
-  var toastRoot = null;
+  var toastHost = null;
+  var toastStack = null;
 
   function toastContainer() {
-    if (toastRoot) return toastRoot;
-    var host = document.createElement('div');
-    host.id = 'dext-toasts';
-    var shadow = host.attachShadow({ mode: 'open' });
-    var style = document.createElement('style');
-    style.textContent =
-      ':host{all:initial}' +
-      '.stack{position:fixed;right:16px;bottom:16px;z-index:2147483647;display:flex;' +
-      'flex-direction:column;gap:8px;max-width:min(420px,calc(100vw - 32px));' +
-      'font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
-      '.toast{padding:10px 14px;border-radius:6px;color:#fff;cursor:pointer;' +
-      'box-shadow:0 4px 14px rgba(0,0,0,.25);white-space:pre-wrap;word-break:break-word}' +
-      '.success{background:#1f7a3f}.warning{background:#a35c00}.error{background:#b3261e}';
-    var stack = document.createElement('div');
-    stack.className = 'stack';
-    stack.setAttribute('role', 'status');
-    stack.setAttribute('aria-live', 'polite');
-    shadow.appendChild(style);
-    shadow.appendChild(stack);
-    (document.body || document.documentElement).appendChild(host);
-    toastRoot = stack;
-    return stack;
+    if (!toastHost) {
+      /* A tag of dext's own, styled inline with !important: no page rule (div, body > *)
+       * can hide or move it; everything else lives in the shadow root. */
+      toastHost = document.createElement('dext-toasts');
+      toastHost.id = 'dext-toasts';
+      toastHost.setAttribute('style', 'all:initial!important');
+      var shadow = toastHost.attachShadow({ mode: 'open' });
+      var style = document.createElement('style');
+      style.textContent =
+        '.stack{position:fixed;right:16px;bottom:16px;z-index:2147483647;display:flex;' +
+        'flex-direction:column;gap:8px;max-width:min(420px,calc(100vw - 32px));' +
+        'font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
+        '.toast{padding:10px 14px;border-radius:6px;color:#fff;cursor:pointer;' +
+        'box-shadow:0 4px 14px rgba(0,0,0,.25);white-space:pre-wrap;word-break:break-word}' +
+        '.success{background:#1f7a3f}.warning{background:#a35c00}.error{background:#b3261e}';
+      toastStack = document.createElement('div');
+      toastStack.className = 'stack';
+      toastStack.setAttribute('role', 'status');
+      toastStack.setAttribute('aria-live', 'polite');
+      shadow.appendChild(style);
+      shadow.appendChild(toastStack);
+    }
+    /* Created on first use, and put back if the page replaced the body since. */
+    if (!toastHost.isConnected) (document.body || document.documentElement).appendChild(toastHost);
+    return toastStack;
   }
 
   function showToast(kind, message) {
@@ -395,7 +401,7 @@
       t.textContent = String(message);
       t.addEventListener('click', function () { t.remove(); });
       toastContainer().appendChild(t);
-      setTimeout(function () { t.remove(); }, kind === 'error' ? 8000 : 5000);
+      setTimeout(function () { t.remove(); }, 5000);
     };
     if (document.body) show();
     else document.addEventListener('DOMContentLoaded', show, { once: true });
@@ -429,51 +435,60 @@
   }
 
   var navigateIntents = {
-    viewContainers: function () { return navigate('containers'); },
-    viewContainer: function (id) { return navigate('container', { id: id }); },
-    viewContainerLogs: function (id) { return navigate('container-logs', { id: id }); },
-    viewContainerInspect: function (id) { return navigate('container-inspect', { id: id }); },
-    viewContainerStats: function (id) { return navigate('container-stats', { id: id }); },
-    viewContainerTerminal: function (id) { return navigate('container-terminal', { id: id }); },
-    viewImages: function () { return navigate('images'); },
-    viewImage: function (id, tag) { return navigate('image', { id: id, tag: tag }); },
-    viewVolumes: function () { return navigate('volumes'); },
-    viewVolume: function (name) { return navigate('volume', { id: name }); },
+    viewContainers: () => navigate('containers'),
+    viewContainer: (id) => navigate('container', { id: id }),
+    viewContainerLogs: (id) => navigate('container-logs', { id: id }),
+    viewContainerInspect: (id) => navigate('container-inspect', { id: id }),
+    viewContainerStats: (id) => navigate('container-stats', { id: id }),
+    viewContainerTerminal: (id) => navigate('container-terminal', { id: id }),
+    viewImages: () => navigate('images'),
+    viewImage: (id, tag) => navigate('image', { id: id, tag: tag }),
+    viewVolumes: () => navigate('volumes'),
+    viewVolume: (name) => navigate('volume', { id: name }),
     /* Dev Environments left Docker Desktop; old bundles still call this. */
-    viewDevEnvironments: function () { return Promise.resolve(); },
+    viewDevEnvironments: () => Promise.resolve(),
   };
 
   /* ---- the theme globals read by @docker/docker-mui-theme ---- */
 
-  function palette(mode) {
-    var dark = mode === 'dark';
+  /* dext's own palettes (a Docker-like blue primary): [main, light, dark, contrastText]. */
+  var COLOURS = {
+    light: {
+      primary: ['#1f5fd6', '#4f82e4', '#15449d', '#fff'],
+      secondary: ['#6b3fc4', '#8d69d4', '#4b2b8c', '#fff'],
+      error: ['#c62f24', '#d9594f', '#8f1f18', '#fff'],
+      warning: ['#b86a00', '#d18a2c', '#7f4900', '#fff'],
+      info: ['#11709f', '#3f8fb8', '#0b4f71', '#fff'],
+      success: ['#1d7f45', '#479b69', '#135a30', '#fff'],
+      background: { default: '#f5f6f8', paper: '#fff' },
+      text: { primary: '#1a1d23', secondary: '#4f5663', disabled: '#9aa1ad' },
+      divider: 'rgba(0,0,0,0.12)',
+    },
+    dark: {
+      primary: ['#5b8def', '#85abf3', '#3a6ad0', '#0b1020'],
+      secondary: ['#b48cf2', '#cdb1f7', '#8b62cc', '#120b1f'],
+      error: ['#f2766b', '#f69d95', '#c9544a', '#1f0705'],
+      warning: ['#f0b35b', '#f5cb8b', '#c58d36', '#1f1405'],
+      info: ['#5fb7e8', '#8bcdef', '#3c92c2', '#04141f'],
+      success: ['#5ccf8a', '#8adfab', '#3ba868', '#04170b'],
+      background: { default: '#16181d', paper: '#1f232a' },
+      text: { primary: '#e8eaef', secondary: '#a9b0bd', disabled: '#6b7280' },
+      divider: 'rgba(255,255,255,0.12)',
+    },
+  };
+
+  /* MUI ThemeOptions for one mode; a fresh object each call, so a theme library that
+   * mutates its input cannot change the other global. */
+  function themeOptions(mode) {
+    var c = COLOURS[mode];
+    var p = { mode: mode };
+    Object.keys(c).forEach(function (k) {
+      var v = c[k];
+      p[k] = typeof v === 'string' ? v
+        : Array.isArray(v) ? { main: v[0], light: v[1], dark: v[2], contrastText: v[3] } : Object.assign({}, v);
+    });
     return {
-      palette: {
-        mode: mode,
-        primary: dark
-          ? { main: '#5b8def', light: '#85abf3', dark: '#3a6ad0', contrastText: '#0b1020' }
-          : { main: '#1f5fd6', light: '#4f82e4', dark: '#15449d', contrastText: '#ffffff' },
-        secondary: dark
-          ? { main: '#b48cf2', light: '#cdb1f7', dark: '#8b62cc', contrastText: '#120b1f' }
-          : { main: '#6b3fc4', light: '#8d69d4', dark: '#4b2b8c', contrastText: '#ffffff' },
-        error: dark
-          ? { main: '#f2766b', light: '#f69d95', dark: '#c9544a', contrastText: '#1f0705' }
-          : { main: '#c62f24', light: '#d9594f', dark: '#8f1f18', contrastText: '#ffffff' },
-        warning: dark
-          ? { main: '#f0b35b', light: '#f5cb8b', dark: '#c58d36', contrastText: '#1f1405' }
-          : { main: '#b86a00', light: '#d18a2c', dark: '#7f4900', contrastText: '#ffffff' },
-        info: dark
-          ? { main: '#5fb7e8', light: '#8bcdef', dark: '#3c92c2', contrastText: '#04141f' }
-          : { main: '#11709f', light: '#3f8fb8', dark: '#0b4f71', contrastText: '#ffffff' },
-        success: dark
-          ? { main: '#5ccf8a', light: '#8adfab', dark: '#3ba868', contrastText: '#04170b' }
-          : { main: '#1d7f45', light: '#479b69', dark: '#135a30', contrastText: '#ffffff' },
-        background: dark ? { default: '#16181d', paper: '#1f232a' } : { default: '#f5f6f8', paper: '#ffffff' },
-        text: dark
-          ? { primary: '#e8eaef', secondary: '#a9b0bd', disabled: '#6b7280' }
-          : { primary: '#1a1d23', secondary: '#4f5663', disabled: '#9aa1ad' },
-        divider: dark ? 'rgba(255,255,255,0.12)' : 'rgba(0,0,0,0.12)',
-      },
+      palette: p,
       typography: { fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif' },
       shape: { borderRadius: 6 },
     };
@@ -484,9 +499,8 @@
     promise.catch(function (e) { console.warn('dext:', (e && e.message) || e); });
   }
 
-  var themes = { light: palette('light'), dark: palette('dark') };
-  window.__ddMuiV5Themes = themes;
-  window.__ddMuiV6Themes = themes;
+  window.__ddMuiV5Themes = { light: themeOptions('light'), dark: themeOptions('dark') };
+  window.__ddMuiV6Themes = { light: themeOptions('light'), dark: themeOptions('dark') };
 
   /* ---- the client ---- */
 
@@ -503,15 +517,15 @@
 
   var docker = {
     cli: { exec: dockerExec },
-    listContainers: function (options) { return api('docker/containers', options || {}); },
-    listImages: function (options) { return api('docker/images', options || {}); },
+    listContainers: (options) => api('docker/containers', options || {}),
+    listImages: (options) => api('docker/images', options || {}),
   };
 
   var client = {
     extension: extension,
     desktopUI: {
       toast: toast,
-      dialog: { showOpenDialog: function (props) { return api('dialog/open', props || {}); } },
+      dialog: { showOpenDialog: (props) => api('dialog/open', props || {}) },
       navigate: navigateIntents,
     },
     host: {
@@ -523,27 +537,20 @@
     docker: docker,
 
     /* v0, kept for old extensions: each maps onto a v1 call. */
-    backend: ext.hasVm ? {
-      get: httpService.get,
-      post: httpService.post,
-      put: httpService.put,
-      patch: httpService.patch,
-      delete: httpService.delete,
-      head: httpService.head,
-      request: httpService.request,
+    backend: ext.hasVm ? Object.assign({}, httpService, {
       execInContainer: function (container, cmdline) {
         return makeExec('container', { container: String(container) })(String(cmdline), []);
       },
-      execInVMExtension: function (cmdline) { return vmExec(String(cmdline), []); },
+      execInVMExtension: (cmdline) => vmExec(String(cmdline), []),
       spawnInVMExtension: function (cmd, args, callback) { v0Spawn(vmExec, cmd, args, callback); },
-    } : undefined,
+    }) : undefined,
     toastSuccess: toast.success,
     toastWarning: toast.warning,
     toastError: toast.error,
     openExternal: openExternal,
     listContainers: docker.listContainers,
     listImages: docker.listImages,
-    execHostCmd: function (cmdline) { return hostExec(String(cmdline), []); },
+    execHostCmd: (cmdline) => hostExec(String(cmdline), []),
     spawnHostCmd: function (cmd, args, callback) { v0Spawn(hostExec, cmd, args, callback); },
     execDockerCmd: function (cmd) { return dockerExec(String(cmd), Array.prototype.slice.call(arguments, 1)); },
     spawnDockerCmd: function (cmd, args, callback) { v0Spawn(dockerExec, cmd, args, callback); },

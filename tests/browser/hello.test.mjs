@@ -10,19 +10,23 @@ let browser;
 let page;
 const consoleErrors = [];
 
+// The binary: DEXT_BIN, else build/dext (tests/integration/lib.mjs). Each run gets fresh
+// XDG_DATA_HOME and XDG_RUNTIME_DIR directories; startDext waits for the URL line.
 before(async () => {
   const st = tmpState();
   d = await startDext([path.join(ROOT, 'examples/hello')], { env: st.env });
   browser = await launch();
   page = await browser.ctx.newPage();
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.setDefaultTimeout(10000);
   await page.goto(d.url, { timeout: 30000 });
-});
+}, { timeout: 90000 });
 
+// SIGTERM to dext's pid; stop() fails the run unless dext then exits 0.
 after(async () => {
   await browser?.close();
   await d?.stop();
-});
+}, { timeout: 30000 });
 
 test('the page shows the backend\'s answer, fetched through dext', async () => {
   await page.waitForFunction(() => document.getElementById('backend-message').textContent !== '…', null, { timeout: 15000 });
@@ -61,9 +65,15 @@ test('window.ddClient is complete before the page\'s own scripts', async () => {
 });
 
 test('the secret is gone from the visible address', async () => {
-  const loc = await page.evaluate(() => window.location.href);
-  assert.doesNotMatch(loc, /dext-secret/);
-  assert.match(loc, /\/index\.html$/);
+  const [search, href] = await page.evaluate(() => [window.location.search, window.location.href]);
+  assert.doesNotMatch(search, /dext-secret/);
+  assert.doesNotMatch(href, /dext-secret/);
+  assert.match(href, /\/index\.html$/);
+});
+
+test('the v0 backend reaches the same service', async () => {
+  const r = await page.evaluate(() => window.ddClient.backend.get('/hello'));
+  assert.deepEqual(r, { message: 'Hello from the hello backend' });
 });
 
 test('a toast appears in the page', async () => {
@@ -128,6 +138,13 @@ test('service errors: ServiceError for backend statuses, Error for dext failures
   assert.equal(r.notFound.name, 'Not Found');
   assert.match(r.notFound.message, /no such route/);
   assert.equal(r.badUrl, true);
+});
+
+test('a reload without the secret in the address still works (the cookie carries it)', async () => {
+  await page.reload({ timeout: 30000 });
+  await page.waitForFunction(() => document.getElementById('backend-message').textContent !== '…', null, { timeout: 15000 });
+  assert.equal(await page.textContent('#backend-message'), 'Hello from the hello backend');
+  assert.equal(await page.evaluate(() => typeof window.ddClient.extension.vm.service.get), 'function');
 });
 
 test('no errors on the page', () => {
