@@ -314,29 +314,12 @@ static void on_start_body(void *data, struct dext_http_conn *c, json_t *body)
     st->id = (uint32_t)id;
     st->vm = cmd.is_vm;
     st->held = cmd.is_vm;
-    r = dext_proc_spawn(ev->ctx->loop,
-                        &(struct dext_proc_opts){
-                            .file = cmd.file,
-                            .argv = cmd.argv,
-                            .env = cmd.env,
-                            .cwd = cmd.cwd,
-                            .on_output = on_output,
-                            .on_exit = on_exit_stream,
-                            .data = st,
-                            .mntns_fd = cmd.mntns_fd,
-                        },
-                        &st->proc);
+    r = dext_exec_spawn(ev->ctx, &cmd, on_output, on_exit_stream, st, &st->proc, c);
+    dext_exec_cmd_done(&cmd);
     if (r < 0) {
-        char msg[512];
-        (void)snprintf(msg, sizeof(msg), "exec: cannot run '%.200s': %s (%s)", cmd.argv[0],
-                       strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
         free(st);
-        dext_exec_cmd_done(&cmd);
-        dext_http_respond_error(c, 404, msg);
         return;
     }
-    dext_exec_cmd_done(&cmd);
-    ev->ctx->n_procs++;
     st->next = s->streams;
     s->streams = st;
     if (s->paused)

@@ -398,6 +398,34 @@ out:
     return 0;
 }
 
+int dext_exec_spawn(struct dext_exec_ctx *ctx, const struct dext_exec_cmd *cmd,
+                    dext_proc_output_cb on_out, dext_proc_exit_cb on_done, void *data,
+                    struct dext_proc **ret, struct dext_http_conn *c)
+{
+    char msg[512];
+    int r = dext_proc_spawn(ctx->loop,
+                            &(struct dext_proc_opts){
+                                .file = cmd->file,
+                                .argv = cmd->argv,
+                                .env = cmd->env,
+                                .cwd = cmd->cwd,
+                                .on_output = on_out,
+                                .on_exit = on_done,
+                                .data = data,
+                                .mntns_fd = cmd->mntns_fd,
+                            },
+                            ret);
+
+    if (r == 0) {
+        ctx->n_procs++;
+        return 0;
+    }
+    (void)snprintf(msg, sizeof(msg), "exec: cannot run '%.200s': %s (%s)", cmd->argv[0],
+                   strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
+    dext_http_respond_error(c, 404, msg);
+    return r;
+}
+
 static void on_request_body(void *data, struct dext_http_conn *c, json_t *body)
 {
     struct dext_exec_ctx *ctx = data;
@@ -423,27 +451,11 @@ static void on_request_body(void *data, struct dext_http_conn *c, json_t *body)
     x->cmdline = TAKE_PTR(cmd.cmdline);
     dext_buf_init(&x->out[0], DEXT_EXEC_MAX_OUTPUT);
     dext_buf_init(&x->out[1], DEXT_EXEC_MAX_OUTPUT);
-    r = dext_proc_spawn(ctx->loop,
-                        &(struct dext_proc_opts){
-                            .file = cmd.file,
-                            .argv = cmd.argv,
-                            .env = cmd.env,
-                            .cwd = cmd.cwd,
-                            .on_output = on_output,
-                            .on_exit = on_call_exit,
-                            .data = x,
-                            .mntns_fd = cmd.mntns_fd,
-                        },
-                        &x->proc);
+    r = dext_exec_spawn(ctx, &cmd, on_output, on_call_exit, x, &x->proc, c);
     if (r < 0) {
-        char msg[512];
-        (void)snprintf(msg, sizeof(msg), "exec: cannot run '%.200s': %s (%s)", cmd.argv[0],
-                       strerror(-r), strerrorname_np(-r) ? strerrorname_np(-r) : "?");
-        dext_http_respond_error(c, 404, msg);
         x->proc = NULL;
         call_free(x);
     } else {
-        ctx->n_procs++;
         dext_http_conn_attach(c, &call_ops, x);
     }
     dext_exec_cmd_done(&cmd);

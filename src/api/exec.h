@@ -10,6 +10,7 @@
 
 #include "ext/metadata.h"
 #include "http/server.h"
+#include "proc/spawn.h"
 
 #define DEXT_EXEC_MAX_OUTPUT (32 * 1024 * 1024) /* per stream, for a blocking call */
 #define DEXT_EXEC_MAX_PROCS 32                  /* per extension */
@@ -46,6 +47,13 @@ struct dext_exec_cmd {
 int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
                     struct dext_exec_cmd *cmd);
 void dext_exec_cmd_done(struct dext_exec_cmd *cmd);
+
+/* Spawns @cmd with the given callbacks and counts it against the extension's
+ * process limit. When it cannot start, answers @c with a 404 naming the program
+ * and the errno, and returns the negative errno. */
+int dext_exec_spawn(struct dext_exec_ctx *ctx, const struct dext_exec_cmd *cmd,
+                    dext_proc_output_cb on_out, dext_proc_exit_cb on_done, void *data,
+                    struct dext_proc **ret, struct dext_http_conn *c);
 
 /* Handles the request (reads its JSON body, runs the command, answers). */
 void dext_exec_handle(struct dext_exec_ctx *ctx, struct dext_http_conn *c,
