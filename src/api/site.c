@@ -192,8 +192,12 @@ static void handle_api(struct dext_site *s, struct dext_http_conn *c,
         dext_exec_handle(&s->exec, c, req);
         return;
     }
-    if (route_is(req, "/__dext/docker/containers") || route_is(req, "/__dext/docker/images")) {
-        dext_docker_api_list(s->docker, c, req, req->url[15] == 'i');
+    if (route_is(req, "/__dext/docker/containers")) {
+        dext_docker_api_list(s->docker, c, req, false);
+        return;
+    }
+    if (route_is(req, "/__dext/docker/images")) {
+        dext_docker_api_list(s->docker, c, req, true);
         return;
     }
     if (route_is(req, "/__dext/events")) {

@@ -640,17 +640,14 @@ static void relay_connect(struct relay *r)
 static void on_retry_timer(uv_timer_t *t)
 {
     struct dext_backend *b = container_of(t, struct dext_backend, retry_timer);
-    bool any = false;
 
     for (struct relay *r = b->relays, *next; r; r = next) {
         next = r->next;
         if (!r->waiting)
             continue;
         r->waiting = false;
-        any = true;
         relay_connect(r);
     }
-    UNUSED(any);
 }
 
 /* ---- the backend's answer ---- */
