@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="gcc pkg-config meson ninja-build libuv1-dev node-llhttp libjansson-dev
+PKGS="gcc pkg-config meson ninja-build libuv1-dev node-llhttp libjansson-dev libarchive-dev
       chromium nginx-light curl
       docker.io docker-compose busybox-static"
 
