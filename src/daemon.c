@@ -3,6 +3,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,17 +14,32 @@
 #include <uv.h>
 
 #include "api/site.h"
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/parse-util.h"
 #include "base/xalloc.h"
+#include "docker/client.h"
 #include "ext/load.h"
 #include "ext/store.h"
 #include "runtime/process.h"
 
+/* What the engine says of the backend containers, kept current from its event
+ * stream, for the relay's "is it running" question. */
+struct engine_watch {
+    struct dext_docker *docker;
+    struct dext_docker_call *events;
+    struct dext_buf line;
+    char *filters; /* escaped query value */
+    int running;   /* containers running; -1 unknown */
+    char last_exit[16];
+    bool listing, stale, closing;
+};
+
 struct dext_daemon {
     uv_loop_t loop;
+    struct engine_watch *watch;
     uv_signal_t sigint, sigterm;
     struct dext_store store;
     struct dext_site *site;
@@ -48,8 +64,137 @@ static void on_restart(void *data)
     (void)dext_store_set_state(&d->store, d->name, getpid(), dext_proc_rt_pid(d->rt), NULL);
 }
 
+static void watch_list(struct engine_watch *w);
+
+static void on_watch_list(void *data, int status, const char *body, size_t len, int err,
+                          const char *msg)
+{
+    struct engine_watch *w = data;
+    json_t *list = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *c;
+    size_t i;
+
+    w->listing = false;
+    log_debug("engine: backend containers listed (%d): %d", status, (int)json_array_size(list));
+    if (w->closing) {
+        json_decref(list);
+        return;
+    }
+    if (json_is_array(list)) {
+        w->running = 0;
+        json_array_foreach(list, i, c) w->running += json_is_string(json_object_get(c, "Id"));
+    }
+    json_decref(list);
+    if (w->stale) {
+        w->stale = false;
+        watch_list(w);
+    }
+}
+
+static void watch_list(struct engine_watch *w)
+{
+    _cleanup_free_ char *path = NULL;
+
+    if (w->listing) {
+        w->stale = true;
+        return;
+    }
+    w->listing = true;
+    path = xasprintf("/containers/json?filters=%s", w->filters);
+    dext_docker_request(w->docker, "GET", path, NULL, 0, on_watch_list, w);
+}
+
+static void on_watch_event(void *data, const char *p, size_t n)
+{
+    struct engine_watch *w = data;
+
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n') {
+            (void)dext_buf_append(&w->line, p + i, 1);
+            continue;
+        }
+        json_t *o = json_loadb(w->line.data ? w->line.data : "", w->line.len, 0, NULL);
+        const char *action = json_string_value(json_object_get(o, "Action"));
+        const char *code = json_string_value(json_object_get(
+            json_object_get(json_object_get(o, "Actor"), "Attributes"), "exitCode"));
+        log_debug("engine event: %s", action ? action : "?");
+        if (action && strcmp(action, "die") == 0 && code)
+            (void)snprintf(w->last_exit, sizeof(w->last_exit), "%s", code);
+        if (action && strcmp(action, "die") == 0 && w->running > 0)
+            w->running--; /* at once: the list call confirms */
+        /* The list can lag an event by a moment; the next event lists again. */
+        if (action)
+            watch_list(w);
+        json_decref(o);
+        w->line.len = 0;
+    }
+}
+
+static void on_watch_end(void *data, int status, const char *body, size_t len, int err,
+                         const char *msg)
+{
+    struct engine_watch *w = data;
+
+    w->events = NULL;
+    w->running = -1;
+    log_warn("lost the engine's event stream: %s", msg ? msg : "closed");
+}
+
+static const struct dext_docker_stream_ops watch_ops = {
+    .on_data = on_watch_event,
+    .on_end = on_watch_end,
+};
+
+static enum dext_backend_status engine_status(void *data, char *msg, size_t size)
+{
+    struct engine_watch *w = data;
+
+    if (w->running != 0)
+        return DEXT_BACKEND_UP;
+    if (w->last_exit[0])
+        (void)snprintf(msg, size, "the backend container exited with status %s", w->last_exit);
+    else
+        (void)snprintf(msg, size, "no backend container runs");
+    return DEXT_BACKEND_DOWN;
+}
+
+static struct engine_watch *watch_new(uv_loop_t *loop, const char *name)
+{
+    struct engine_watch *w = xcalloc(1, sizeof(*w));
+    _cleanup_free_ char *events = NULL;
+
+    if (dext_docker_new(loop, NULL, &w->docker) < 0) {
+        free(w);
+        return NULL;
+    }
+    dext_buf_init(&w->line, 64 * 1024);
+    w->running = -1;
+    w->filters = xasprintf("%%7B%%22label%%22%%3A%%5B%%22com.docker.compose.project%%3D%s-"
+                           "desktop-extension%%22%%5D%%7D",
+                           name);
+    events = xasprintf("/events?filters=%s", w->filters);
+    w->events = dext_docker_stream(w->docker, "GET", events, NULL, 0, &watch_ops, w);
+    watch_list(w);
+    return w;
+}
+
+static void watch_free(struct engine_watch *w)
+{
+    if (!w)
+        return;
+    w->closing = true;
+    if (w->events)
+        dext_docker_call_cancel(w->events);
+    dext_docker_free(w->docker);
+    dext_buf_done(&w->line);
+    free(w->filters);
+    free(w);
+}
+
 static void close_all(struct dext_daemon *d)
 {
+    watch_free(d->watch);
+    d->watch = NULL;
     dext_site_free(d->site);
     d->site = NULL;
     dext_proc_rt_free(d->rt);
@@ -114,7 +259,13 @@ int dext_daemon_run(const struct dext_run_opts *o)
     char **argv;
     int r;
 
-    root = realpath(o->source, NULL);
+    if (o->engine) {
+        root = xstrdup(o->source);
+        image = xstrdup(o->image);
+        (void)snprintf(d.name, sizeof(d.name), "%s", o->name);
+    } else {
+        root = realpath(o->source, NULL);
+    }
     if (!root) {
         r = -errno;
         fprintf(stderr, "dext: %s: %s\n", o->source, strerror(errno));
@@ -128,7 +279,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
         dext_meta_problems_done(&problems);
         return r;
     }
-    r = dext_store_name_from_dir(root, d.name, sizeof(d.name));
+    r = o->engine ? 0 : dext_store_name_from_dir(root, d.name, sizeof(d.name));
     if (r < 0) {
         fprintf(stderr, "dext: cannot make an extension name from '%s'\n", root);
         return r;
@@ -138,10 +289,12 @@ int dext_daemon_run(const struct dext_run_opts *o)
         fprintf(stderr, "dext: cannot create the state directories: %s\n", strerror(-r));
         return r;
     }
-    image = image_for(meta, d.name);
-    r = dext_store_add(&d.store,
-                       &(struct dext_store_entry){
-                           .name = d.name, .kind = (char *)"dir", .root = root, .image = image});
+    if (!o->engine) {
+        image = image_for(meta, d.name);
+        r = dext_store_add(
+            &d.store, &(struct dext_store_entry){
+                          .name = d.name, .kind = (char *)"dir", .root = root, .image = image});
+    }
     if (r < 0) {
         fprintf(stderr, "dext: cannot record extension %s: %s\n", d.name, strerror(-r));
         goto out;
@@ -160,7 +313,8 @@ int dext_daemon_run(const struct dext_run_opts *o)
             r = -ENAMETOOLONG;
             goto out;
         }
-        (void)unlink(sock); /* a stale socket from an earlier run */
+        if (!o->engine)
+            (void)unlink(sock); /* a stale socket from an earlier run */
     }
     log = dext_store_log_path(&d.store, d.name);
 
@@ -178,6 +332,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
                           .self_exe = o->self_exe,
                           .listen_host = o->listen_host ? o->listen_host : "127.0.0.1",
                           .port = o->port,
+                          .engine = o->engine,
                       },
                       &d.site);
     if (r < 0) {
@@ -192,7 +347,11 @@ int dext_daemon_run(const struct dext_run_opts *o)
                                      .max_body = env_u64("DEXT_MAX_BODY"),
                                  });
     argv = o->backend_argv ? o->backend_argv : meta->vm_command;
-    if (argv) {
+    if (o->engine) {
+        d.watch = meta->has_vm ? watch_new(&d.loop, d.name) : NULL;
+        if (d.watch && dext_site_backend(d.site))
+            dext_backend_set_status_cb(dext_site_backend(d.site), engine_status, d.watch);
+    } else if (argv) {
         r = dext_proc_rt_new(&d.loop,
                              &(struct dext_proc_rt_config){
                                  .name = d.name,
@@ -242,8 +401,8 @@ out_loop:
     (void)uv_run(&d.loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&d.loop);
 out:
-    if (sock)
-        (void)unlink(sock);
+    if (sock && !o->engine)
+        (void)unlink(sock); /* a container backend keeps running, with its socket */
     dext_store_done(&d.store);
     return r;
 }

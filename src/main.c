@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -19,6 +20,8 @@
 #include "base/parse-util.h"
 #include "base/xalloc.h"
 #include "daemon.h"
+#include "engine/engine.h"
+#include "ext/semver.h"
 #include "ext/load.h"
 #include "ext/store.h"
 #include "runtime/process.h"
@@ -32,10 +35,12 @@ static const char main_usage[] =
     "to any browser with window.ddClient injected, and runs its backend.\n"
     "\n"
     "Commands:\n"
-    "  run DIR [--port N] [--backend-cmd CMD [ARG...]]\n"
-    "                      serve the extension in DIR and run its backend\n"
+    "  run SOURCE [--port N] [--backend-cmd CMD [ARG...]]\n"
+    "                      serve an extension (a directory or an image) and run\n"
+    "                      its backend\n"
     "  validate DIR        check DIR/metadata.json and the files it names\n"
-    "  install DIR         record the extension in DIR (used in place)\n"
+    "  install SOURCE      install an extension image, or record a directory\n"
+    "  update NAME|IMAGE   re-install an extension image, keeping its volumes\n"
     "  ls [--json]         list installed extensions\n"
     "  rm NAME             remove an installed extension (stops it if running)\n"
     "  logs NAME           print the backend's log\n"
@@ -49,10 +54,13 @@ static const char main_usage[] =
     "$XDG_DATA_HOME/dext and $XDG_RUNTIME_DIR/dext.\n";
 
 static const char run_usage[] =
-    "Usage: dext run DIR [--port N] [--host ADDR] [--backend-cmd CMD [ARG...]]\n"
+    "Usage: dext run SOURCE [--port N] [--host ADDR] [--backend-cmd CMD [ARG...]]\n"
     "\n"
-    "Serves the extension in DIR (used in place) on 127.0.0.1 and runs its backend\n"
-    "(vm[\"x-dext-command\"] in metadata.json, or CMD). Prints the UI's URL, with its\n"
+    "SOURCE is an extension directory or an extension image. A directory is served\n"
+    "in place on 127.0.0.1 and its backend runs as a local process\n"
+    "(vm[\"x-dext-command\"] in metadata.json, or CMD). An image is installed first\n"
+    "when it is not (pulled when missing), and its backend runs on the container\n"
+    "engine at $DOCKER_HOST. Prints the UI's URL, with its\n"
     "secret, as the first line of standard output. Stops the backend and exits on\n"
     "SIGINT or SIGTERM.\n"
     "\n"
@@ -66,13 +74,25 @@ static const char validate_usage[] =
     "Checks DIR/metadata.json and the files it names; prints every problem with its\n"
     "field path. Exit status 0 when valid, 1 otherwise.\n";
 static const char install_usage[] =
-    "Usage: dext install DIR\n\nValidates the extension in DIR and records it as installed\n"
-    "(the directory is used in place).\n";
+    "Usage: dext install SOURCE\n\n"
+    "SOURCE is an extension image or directory. An image is pulled when missing (with\n"
+    "progress on a terminal), its com.docker.desktop.extension.api.version label is\n"
+    "checked against the API dext implements (" DEXT_EXTENSION_API_VERSION
+    "), its metadata.json, UI,\n"
+    "icon and linux host binaries are copied out, and its backend is started on the\n"
+    "container engine at $DOCKER_HOST. A directory is validated and recorded (used in\n"
+    "place).\n";
+static const char update_usage[] =
+    "Usage: dext update NAME|IMAGE\n\n"
+    "Re-installs an extension image (pulling it when the registry has it), replacing\n"
+    "its files and backend containers; the backend's volumes are kept. A failed\n"
+    "update leaves the installed version in place.\n";
 static const char ls_usage[] =
     "Usage: dext ls [--json]\n\nLists installed extensions: ID, PROVIDER, VERSION, UI, VM, HOST.\n";
 static const char rm_usage[] =
     "Usage: dext rm NAME\n\nStops the extension if a dext serves it, then removes its record,\n"
-    "logs and socket directory (a directory extension's own files are kept).\n";
+    "logs and socket directory (a directory extension's own files are kept). For an\n"
+    "image, its compose project goes too: containers, volumes and networks.\n";
 static const char logs_usage[] = "Usage: dext logs NAME\n\nPrints the backend's log.\n";
 
 static int usage_error(const char *usage, const char *fmt, ...) _printf_(2, 3);
@@ -102,6 +122,97 @@ static char *self_exe(void)
         return NULL;
     buf[n] = '\0';
     return xstrdup(buf);
+}
+
+static void print_problems(const char *dir, struct dext_meta_problems *p);
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int open_store(struct dext_store *s);
+
+/* Installs image @ref (or, with @update, re-installs it). */
+static int install_image(const char *ref, bool update, char *name, size_t size)
+{
+    struct dext_store s;
+    struct dext_engine e;
+    int r;
+
+    if (open_store(&s) < 0)
+        return -EIO;
+    r = dext_engine_open(&e);
+    if (r == 0) {
+        r = dext_engine_install(&e, &s, ref, update, name, size);
+        dext_engine_close(&e);
+    }
+    if (r < 0)
+        fprintf(stderr, "dext: %s\n", e.err);
+    dext_store_done(&s);
+    return r;
+}
+
+/* `dext run IMAGE`: install when needed, make sure the backend runs, serve. */
+static int run_image(struct dext_run_opts *o)
+{
+    char name[DEXT_STORE_NAME_MAX + 1];
+    struct dext_store s;
+    struct dext_store_entry entry = {0};
+    int r;
+
+    if (dext_store_name_from_image(o->source, name, sizeof(name)) < 0) {
+        fprintf(stderr, "dext: %s: not a directory, and not an image reference\n", o->source);
+        return 1;
+    }
+    if (open_store(&s) < 0)
+        return 1;
+    r = dext_store_get(&s, name, &entry);
+    if (r == 0 && strcmp(entry.kind, "image") != 0) {
+        fprintf(stderr, "dext: %s: not a directory, and extension %s is installed from %s\n",
+                o->source, name, entry.root);
+        r = -EEXIST;
+        goto out;
+    }
+    if (r < 0) {
+        r = install_image(o->source, false, name, sizeof(name));
+        if (r < 0)
+            goto out;
+        r = dext_store_get(&s, name, &entry);
+        if (r < 0)
+            goto out;
+    } else {
+        _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *m = NULL;
+        struct dext_meta_problems p = {0};
+        struct dext_engine e;
+        r = dext_ext_load_dir(entry.root, &m, &p);
+        if (r < 0) {
+            print_problems(entry.root, &p);
+            dext_meta_problems_done(&p);
+            goto out;
+        }
+        r = dext_engine_open(&e);
+        if (r == 0) {
+            r = dext_engine_up(&e, &s, &entry, m);
+            if (r < 0)
+                fprintf(stderr, "dext: cannot start the backend of %s: %s\n", name, e.err);
+            dext_engine_close(&e);
+        } else {
+            fprintf(stderr, "dext: %s\n", e.err);
+        }
+        if (r < 0)
+            goto out;
+    }
+    o->engine = true;
+    o->name = name;
+    o->image = entry.image;
+    o->source = entry.root;
+    r = dext_daemon_run(o);
+out:
+    dext_store_entry_done(&entry);
+    dext_store_done(&s);
+    return r < 0 ? 1 : 0;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -142,7 +253,7 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (!o.source)
-        return usage_error(run_usage, "%s", "run needs an extension directory");
+        return usage_error(run_usage, "%s", "run needs an extension directory or image");
     if (o.listen_host && strcmp(o.listen_host, "127.0.0.1") != 0 &&
         strcmp(o.listen_host, "::1") != 0 && strncmp(o.listen_host, "127.", 4) != 0)
         return usage_error(run_usage, "--host must be a loopback address, not '%s'", o.listen_host);
@@ -169,6 +280,15 @@ static int cmd_run(int argc, char **argv)
             free(o.backend_argv[0]);
             o.backend_argv[0] = abs;
         }
+    }
+    if (!is_dir(o.source)) {
+        if (backend) {
+            fprintf(stderr, "dext: --backend-cmd is for extension directories; an image's "
+                            "backend runs from the image\n");
+            dext_strv_free(o.backend_argv);
+            return EXIT_USAGE;
+        }
+        return run_image(&o);
     }
     r = dext_daemon_run(&o);
     dext_strv_free(o.backend_argv);
@@ -227,7 +347,13 @@ static int cmd_install(int argc, char **argv)
         return 0;
     }
     if (argc != 2)
-        return usage_error(install_usage, "%s", "install needs exactly one directory");
+        return usage_error(install_usage, "%s", "install needs exactly one directory or image");
+    if (!is_dir(argv[1])) {
+        if (install_image(argv[1], false, name, sizeof(name)) < 0)
+            return 1;
+        printf("Installed extension %s from %s\n", name, argv[1]);
+        return 0;
+    }
     root = realpath(argv[1], NULL);
     if (!root) {
         fprintf(stderr, "dext: %s: %s\n", argv[1], strerror(errno));
@@ -259,11 +385,72 @@ static int cmd_install(int argc, char **argv)
     return 0;
 }
 
+static int cmd_update(int argc, char **argv)
+{
+    char name[DEXT_STORE_NAME_MAX + 1];
+    struct dext_store s;
+    struct dext_store_entry e = {0};
+    _cleanup_free_ char *ref = NULL;
+    int r;
+
+    if (argc >= 2 && is_help(argv[1])) {
+        fputs(update_usage, stdout);
+        return 0;
+    }
+    if (argc != 2)
+        return usage_error(update_usage, "%s", "update needs exactly one extension name or image");
+    if (open_store(&s) < 0)
+        return 1;
+    /* An installed name stands for its image; else the argument is the new image. */
+    if (dext_store_get(&s, argv[1], &e) == 0 ||
+        (dext_store_name_from_image(argv[1], name, sizeof(name)) == 0 &&
+         dext_store_get(&s, name, &e) == 0)) {
+        bool is_name = strcmp(e.name, argv[1]) == 0;
+        if (strcmp(e.kind, "image") != 0) {
+            printf("Extension %s is the directory %s, used in place: nothing to update\n", e.name,
+                   e.root);
+            dext_store_entry_done(&e);
+            dext_store_done(&s);
+            return 0;
+        }
+        ref = xstrdup(is_name ? e.image : argv[1]);
+        dext_store_entry_done(&e);
+    } else {
+        fprintf(stderr, "dext: no installed extension named '%s'\n", argv[1]);
+        dext_store_done(&s);
+        return 1;
+    }
+    dext_store_done(&s);
+    r = install_image(ref, true, name, sizeof(name));
+    if (r < 0)
+        return 1;
+    printf("Updated extension %s to %s\n", name, ref);
+    return 0;
+}
+
 struct ls_row {
     char *ui, *vm, *host, *version;
     int n_running;
     json_t *json;
 };
+
+/* The engine, opened on first use by ls; NULL when it cannot be. */
+static struct dext_engine *ls_engine(void)
+{
+    static struct dext_engine e;
+    static int state; /* 0 untried, 1 open, -1 failed */
+
+    if (state == 0)
+        state = dext_engine_open(&e) == 0 ? 1 : -1;
+    return state > 0 ? &e : NULL;
+}
+
+static void ls_engine_close(void)
+{
+    struct dext_engine *e = ls_engine();
+    if (e)
+        dext_engine_close(e);
+}
 
 static void ls_describe(const struct dext_store *s, const char *name, struct ls_row *row)
 {
@@ -293,10 +480,18 @@ static void ls_describe(const struct dext_store *s, const char *name, struct ls_
         row->ui = xasprintf("1 tab(%s)", m->ui_title ? m->ui_title : "");
     else
         row->ui = xstrdup(m ? "-" : "(invalid metadata)");
+    int running = bpid > 0 ? 1 : 0, total = 0;
+    bool image = strcmp(e.kind, "image") == 0, known = true;
+    if (m && m->has_vm && image) {
+        struct dext_engine *en = ls_engine();
+        known = en && dext_engine_state(en, name, &running, &total) == 0;
+    }
     if (!m || !m->has_vm)
         row->vm = xstrdup("-");
-    else if (bpid > 0)
-        row->vm = xstrdup("Running(1)");
+    else if (!known)
+        row->vm = xstrdup("Unknown");
+    else if (running > 0)
+        row->vm = xasprintf("Running(%d)", running);
     else
         row->vm = xstrdup("Stopped");
     if (m && m->n_host_binaries)
@@ -311,10 +506,12 @@ static void ls_describe(const struct dext_store *s, const char *name, struct ls_
                         m && m->has_ui ? json_pack("{s:s}", "title", m->ui_title ? m->ui_title : "")
                                        : json_null());
     json_object_set_new(o, "vm",
-                        m && m->has_vm
-                            ? json_pack("{s:s, s:i}", "state", bpid > 0 ? "running" : "stopped",
-                                        "running", bpid > 0 ? 1 : 0)
-                            : json_null());
+                        m && m->has_vm ? json_pack("{s:s, s:i}", "state",
+                                                   !known        ? "unknown"
+                                                   : running > 0 ? "running"
+                                                                 : "stopped",
+                                                   "running", running)
+                                       : json_null());
     json_object_set_new(o, "host", json_pack("{s:i}", "binaries", m ? (int)m->n_host_binaries : 0));
     json_object_set_new(o, "serving", pid > 0 ? json_pack("{s:i}", "pid", (int)pid) : json_null());
     json_object_set_new(o, "valid", json_boolean(m != NULL));
@@ -372,6 +569,7 @@ static int cmd_ls(int argc, char **argv)
     json_decref(arr);
     dext_strv_free(names);
     dext_store_done(&s);
+    ls_engine_close();
     return 0;
 }
 
@@ -395,7 +593,6 @@ static int cmd_rm(int argc, char **argv)
         dext_store_done(&s);
         return 1;
     }
-    dext_store_entry_done(&e);
     (void)dext_store_get_state(&s, argv[1], &pid, NULL);
     if (pid > 0 && pid != getpid()) {
         /* Stop the dext serving it; it stops the backend on the way out. */
@@ -410,6 +607,25 @@ static int cmd_rm(int argc, char **argv)
             return 1;
         }
     }
+    if (strcmp(e.kind, "image") == 0) {
+        /* The compose project goes first: containers, volumes, networks. */
+        struct dext_engine en;
+        r = dext_engine_open(&en);
+        if (r == 0) {
+            r = dext_engine_down(&en, argv[1], true);
+            if (r < 0)
+                fprintf(stderr, "dext: cannot remove the backend of %s: %s\n", argv[1], en.err);
+            dext_engine_close(&en);
+        } else {
+            fprintf(stderr, "dext: %s\n", en.err);
+        }
+        if (r < 0) {
+            dext_store_entry_done(&e);
+            dext_store_done(&s);
+            return 1;
+        }
+    }
+    dext_store_entry_done(&e);
     r = dext_store_remove(&s, argv[1]);
     dext_store_clear_state(&s, argv[1]);
     dext_store_done(&s);
@@ -547,6 +763,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(verb, "validate") == 0)
         return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(verb, "update") == 0)
+        return cmd_update(argc - 1, argv + 1);
     if (strcmp(verb, "install") == 0)
         return cmd_install(argc - 1, argv + 1);
     if (strcmp(verb, "ls") == 0 || strcmp(verb, "list") == 0)

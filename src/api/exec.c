@@ -336,6 +336,25 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
             fail(out, 404, "exec: this extension has no vm section");
             goto out;
         }
+        if (ctx->engine) {
+            /* In the backend container: its environment plus the caller's. */
+            const char *key;
+            json_t *val;
+            size_t e = 0;
+            out->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
+            json_object_foreach(env, key, val)
+            {
+                if (json_is_string(val) && !strchr(key, '=') && *key)
+                    out->env[e++] = xasprintf("%s=%s", key, json_string_value(val));
+            }
+            for (size_t w = 0; w < n_words; w++)
+                out->argv[k++] = xstrdup(words[w]);
+            out->file = xstrdup(words[0]);
+            out->cwd = cwd ? xstrdup(cwd) : NULL;
+            out->engine = true;
+            out->is_vm = true;
+            goto built;
+        }
         out->cwd = !cwd            ? xstrdup(ctx->root)
                    : cwd[0] == '/' ? xstrdup(cwd)
                                    : xasprintf("%s/%s", ctx->root, cwd);
@@ -380,6 +399,7 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         fail(out, 400, "exec: unknown scope '%.40s'", scope);
         goto out;
     }
+built:
     out->cmdline = scope[0] == 'd'   ? xasprintf("docker %s", line)
                    : scope[0] == 'c' ? xasprintf("docker exec %s %s", container, line)
                                      : xstrdup(line);
@@ -403,18 +423,20 @@ int dext_exec_spawn(struct dext_exec_ctx *ctx, const struct dext_exec_cmd *cmd,
                     struct dext_proc **ret, struct dext_http_conn *c)
 {
     char msg[512];
-    int r = dext_proc_spawn(ctx->loop,
-                            &(struct dext_proc_opts){
-                                .file = cmd->file,
-                                .argv = cmd->argv,
-                                .env = cmd->env,
-                                .cwd = cmd->cwd,
-                                .on_output = on_out,
-                                .on_exit = on_done,
-                                .data = data,
-                                .mntns_fd = cmd->mntns_fd,
-                            },
-                            ret);
+    int r = cmd->engine ? dext_engine_exec(ctx->engine, cmd->argv, cmd->env, cmd->cwd, on_out,
+                                           on_done, data, ret)
+                        : dext_proc_spawn(ctx->loop,
+                                          &(struct dext_proc_opts){
+                                              .file = cmd->file,
+                                              .argv = cmd->argv,
+                                              .env = cmd->env,
+                                              .cwd = cmd->cwd,
+                                              .on_output = on_out,
+                                              .on_exit = on_done,
+                                              .data = data,
+                                              .mntns_fd = cmd->mntns_fd,
+                                          },
+                                          ret);
 
     if (r == 0) {
         ctx->n_procs++;

@@ -10,6 +10,7 @@
 
 #include "ext/metadata.h"
 #include "http/server.h"
+#include "engine/exec.h"
 #include "proc/spawn.h"
 
 #define DEXT_EXEC_MAX_OUTPUT (32 * 1024 * 1024) /* per stream, for a blocking call */
@@ -23,8 +24,9 @@ struct dext_exec_ctx {
     const char *self_exe;  /* for the __guest-exec helper */
     const char *image;
     const struct dext_ext_meta *meta;
-    int mntns_fd;     /* the backend's view (/run/guest-services mapped), or -1 */
-    unsigned n_procs; /* running now */
+    int mntns_fd;                      /* the backend's view (/run/guest-services mapped), or -1 */
+    struct dext_engine_target *engine; /* vm commands go to the backend container */
+    unsigned n_procs;                  /* running now */
 };
 
 /* A command ready to spawn, built from an exec request's JSON. */
@@ -36,6 +38,7 @@ struct dext_exec_cmd {
     char *cmdline; /* for results and logs */
     bool is_vm;    /* through __guest-exec: exit 127 + "dext: cannot run" = not started */
     int mntns_fd;  /* enter this mount namespace first, or -1 */
+    bool engine;   /* in the backend container (env: the caller's only) */
     int status;    /* on failure: the HTTP status */
     char error[512];
 };

@@ -351,7 +351,9 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
         .meta = m,
         .mntns_fd = -1,
     };
-    if (cfg->guest_dir && m->has_vm) {
+    if (cfg->engine && m->has_vm) {
+        s->exec.engine = dext_engine_target_new(loop, cfg->name, s->image);
+    } else if (cfg->guest_dir && m->has_vm) {
         int ns = dext_guest_ns_open(cfg->guest_dir);
         s->exec.mntns_fd = ns >= 0 ? ns : -1;
     }
@@ -417,6 +419,7 @@ void dext_site_free(struct dext_site *s)
     if (s->exec.mntns_fd >= 0)
         (void)close(s->exec.mntns_fd);
     dext_docker_api_free(s->docker);
+    dext_engine_target_free(s->exec.engine);
     dext_backend_free(s->backend);
     if (s->ui_fd >= 0)
         (void)close(s->ui_fd);

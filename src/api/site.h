@@ -21,6 +21,7 @@ struct dext_site_config {
     const char *self_exe;             /* this program, for the __guest-exec helper */
     const char *listen_host;          /* "127.0.0.1" */
     int port;                         /* 0: any */
+    bool engine;                      /* the backend runs on the container engine */
 };
 
 struct dext_site;

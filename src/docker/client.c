@@ -32,8 +32,10 @@ struct call {
     char *req_body;
     size_t req_body_len;
     dext_docker_cb cb;
+    const struct dext_docker_stream_ops *ops; /* a streaming call */
     void *data;
     int n_handles;
+    bool streaming; /* a 2xx answer's body goes to ops->on_data */
     bool done;
     bool is_ping;
     bool in_version_header;
@@ -119,6 +121,8 @@ static void call_finish(struct call *c, int status, int err, const char *msg)
         negotiated(c->d, err, msg);
     } else if (c->cb) {
         c->cb(c->data, status, c->body.data ? c->body.data : "", c->body.len, err, msg);
+    } else if (c->ops && err != -ECANCELED) {
+        c->ops->on_end(c->data, status, c->body.data ? c->body.data : "", c->body.len, err, msg);
     }
     uv_close((uv_handle_t *)&c->h, on_call_closed);
     uv_close((uv_handle_t *)&c->timer, on_call_closed);
@@ -158,9 +162,29 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+static int on_headers_complete(llhttp_t *p)
+{
+    struct call *c = p->data;
+
+    c->status = p->status_code;
+    if (c->ops && c->status >= 200 && c->status < 300) {
+        /* The head is in: a stream may now be silent for as long as it likes. */
+        c->streaming = true;
+        (void)uv_timer_stop(&c->timer);
+        if (c->ops->on_head)
+            c->ops->on_head(c->data, c->status);
+    }
+    return 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     struct call *c = p->data;
+
+    if (c->streaming) {
+        c->ops->on_data(c->data, at, n);
+        return c->done ? HPE_USER : 0;
+    }
     return dext_buf_append(&c->body, at, n) < 0 ? HPE_USER : 0;
 }
 
@@ -198,6 +222,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     e = llhttp_execute(&c->parser, buf->base, (size_t)n);
+    if (c->done)
+        return; /* cancelled from a callback */
     if (c->complete) {
         call_finish(c, c->status, 0, NULL);
         return;
@@ -308,13 +334,11 @@ static void negotiated(struct dext_docker *d, int err, const char *msg)
         d->api_version[0] = '\0'; /* try again next time */
 }
 
-void dext_docker_request(struct dext_docker *d, const char *method, const char *path,
-                         const char *body, size_t body_len, dext_docker_cb cb, void *data)
+/* Starts @c now, or parks it until the engine has told its API version. */
+static void call_submit(struct call *c, const char *body, size_t body_len)
 {
-    struct call *c = call_new(d, method, path);
+    struct dext_docker *d = c->d;
 
-    c->cb = cb;
-    c->data = data;
     if (body) {
         c->req_body = xmemdup(body, body_len);
         c->req_body_len = body_len;
@@ -323,7 +347,6 @@ void dext_docker_request(struct dext_docker *d, const char *method, const char *
         call_start(c);
         return;
     }
-    /* Park it until the engine has told its API version. */
     call_unlink(c);
     c->next = d->waiting;
     d->waiting = c;
@@ -333,6 +356,61 @@ void dext_docker_request(struct dext_docker *d, const char *method, const char *
         ping->is_ping = true;
         call_start(ping);
     }
+}
+
+void dext_docker_request(struct dext_docker *d, const char *method, const char *path,
+                         const char *body, size_t body_len, dext_docker_cb cb, void *data)
+{
+    struct call *c = call_new(d, method, path);
+
+    c->cb = cb;
+    c->data = data;
+    call_submit(c, body, body_len);
+}
+
+struct dext_docker_call *dext_docker_stream(struct dext_docker *d, const char *method,
+                                            const char *path, const char *body, size_t body_len,
+                                            const struct dext_docker_stream_ops *ops, void *data)
+{
+    struct call *c = call_new(d, method, path);
+
+    c->ops = ops;
+    c->data = data;
+    call_submit(c, body, body_len);
+    return (struct dext_docker_call *)c;
+}
+
+void dext_docker_call_pause(struct dext_docker_call *call)
+{
+    struct call *c = (struct call *)call;
+
+    if (!c->done && c->streaming)
+        (void)uv_read_stop((uv_stream_t *)&c->h);
+}
+
+void dext_docker_call_resume(struct dext_docker_call *call)
+{
+    struct call *c = (struct call *)call;
+
+    if (!c->done && c->streaming)
+        (void)uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
+}
+
+void dext_docker_call_cancel(struct dext_docker_call *call)
+{
+    struct call *c = (struct call *)call;
+
+    if (c->done)
+        return;
+    for (struct call **pp = &c->d->waiting; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            c->next = c->d->calls;
+            c->d->calls = c;
+            break;
+        }
+    }
+    call_finish(c, 0, -ECANCELED, "cancelled");
 }
 
 int dext_docker_new(uv_loop_t *loop, const char *host, struct dext_docker **ret)
@@ -373,6 +451,7 @@ int dext_docker_new(uv_loop_t *loop, const char *host, struct dext_docker **ret)
     llhttp_settings_init(&d->settings);
     d->settings.on_header_field = on_header_field;
     d->settings.on_header_value = on_header_value;
+    d->settings.on_headers_complete = on_headers_complete;
     d->settings.on_body = on_body;
     d->settings.on_message_complete = on_message_complete;
     *ret = d;

@@ -31,4 +31,24 @@ const char *dext_docker_endpoint(const struct dext_docker *d);
  * JSON body. The API version is negotiated before the first call. */
 void dext_docker_request(struct dext_docker *d, const char *method, const char *path,
                          const char *body, size_t body_len, dext_docker_cb cb, void *data);
+
+/* A streaming call: a 2xx answer's body is handed over as it comes (no size
+ * limit, no timeout once the head is in); any other answer is collected as for
+ * dext_docker_request and given to on_end. on_end is called once, unless the call
+ * is cancelled. */
+struct dext_docker_call;
+struct dext_docker_stream_ops {
+    void (*on_head)(void *data, int status); /* optional */
+    void (*on_data)(void *data, const char *p, size_t n);
+    void (*on_end)(void *data, int status, const char *body, size_t len, int err, const char *msg);
+};
+struct dext_docker_call *dext_docker_stream(struct dext_docker *d, const char *method,
+                                            const char *path, const char *body, size_t body_len,
+                                            const struct dext_docker_stream_ops *ops, void *data);
+/* Flow control of a streaming call's body. */
+void dext_docker_call_pause(struct dext_docker_call *call);
+void dext_docker_call_resume(struct dext_docker_call *call);
+/* Ends the call without calling on_end; the handle is gone after this. */
+void dext_docker_call_cancel(struct dext_docker_call *call);
+
 void dext_docker_free(struct dext_docker *d);

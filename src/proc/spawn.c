@@ -38,6 +38,8 @@ struct dext_proc {
     dext_proc_output_cb on_output;
     dext_proc_exit_cb on_exit;
     void *data;
+    const struct dext_proc_ops *ops; /* a job run elsewhere (dext_proc_custom) */
+    void *impl;
 };
 
 /* Output is handed over synchronously, so one read buffer serves every process.
@@ -286,6 +288,15 @@ out:
     return r;
 }
 
+struct dext_proc *dext_proc_custom(const struct dext_proc_ops *ops, void *impl)
+{
+    struct dext_proc *p = xcalloc(1, sizeof(*p));
+
+    p->ops = ops;
+    p->impl = impl;
+    return p;
+}
+
 pid_t dext_proc_pid(const struct dext_proc *p)
 {
     return p->pid;
@@ -293,11 +304,15 @@ pid_t dext_proc_pid(const struct dext_proc *p)
 
 bool dext_proc_exited(const struct dext_proc *p)
 {
-    return p->exited;
+    return p->ops ? p->ops->exited(p->impl) : p->exited;
 }
 
 void dext_proc_pause(struct dext_proc *p)
 {
+    if (p->ops) {
+        p->ops->pause(p->impl);
+        return;
+    }
     if (p->paused)
         return;
     p->paused = true;
@@ -308,6 +323,10 @@ void dext_proc_pause(struct dext_proc *p)
 
 void dext_proc_resume(struct dext_proc *p)
 {
+    if (p->ops) {
+        p->ops->resume(p->impl);
+        return;
+    }
     if (!p->paused)
         return;
     p->paused = false;
@@ -318,6 +337,10 @@ void dext_proc_resume(struct dext_proc *p)
 
 void dext_proc_kill(struct dext_proc *p)
 {
+    if (p->ops) {
+        p->ops->kill(p->impl);
+        return;
+    }
     if (p->exited)
         return;
     kill_group(p, SIGTERM);
@@ -328,6 +351,11 @@ void dext_proc_free(struct dext_proc *p)
 {
     if (!p || p->freed)
         return;
+    if (p->ops) {
+        p->ops->free(p->impl);
+        free(p);
+        return;
+    }
     p->freed = true;
     if (!p->exited)
         kill_group(p, SIGKILL);

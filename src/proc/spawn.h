@@ -37,6 +37,18 @@ struct dext_proc_opts {
  * handlers reset; its exit is watched through a pidfd. Returns 0, or a negative
  * errno when it cannot start (-ENOENT: no such program, -EACCES: not executable),
  * reported by the child before exec; nothing is left then. */
+/* A job that runs elsewhere (a command in a container) behind the same calls:
+ * the ops carry them out on @impl; dext_proc_free calls ops->free and frees the
+ * wrapper. The job calls its own output and exit callbacks. */
+struct dext_proc_ops {
+    bool (*exited)(void *impl);
+    void (*pause)(void *impl);
+    void (*resume)(void *impl);
+    void (*kill)(void *impl);
+    void (*free)(void *impl);
+};
+struct dext_proc *dext_proc_custom(const struct dext_proc_ops *ops, void *impl);
+
 int dext_proc_spawn(uv_loop_t *loop, const struct dext_proc_opts *o, struct dext_proc **ret);
 pid_t dext_proc_pid(const struct dext_proc *p);
 bool dext_proc_exited(const struct dext_proc *p);
