@@ -290,8 +290,8 @@ static void pull_show(struct pull *p, bool final)
         total += p->layers[i].total;
         done += p->layers[i].done;
     }
-    fprintf(stderr, "\r\033[KPulling %s: %zu/%zu layers, %.1f/%.1f MB%s", p->ref, done,
-            p->n_layers, (double)cur / 1e6, (double)total / 1e6, final ? "\n" : "");
+    fprintf(stderr, "\r\033[KPulling %s: %zu/%zu layers, %.1f/%.1f MB%s", p->ref, done, p->n_layers,
+            (double)cur / 1e6, (double)total / 1e6, final ? "\n" : "");
     p->shown = true;
 }
 
@@ -638,8 +638,8 @@ static int extract_entries(struct dext_engine *e, struct archive *in, const char
         bool meta = strcmp(name, "metadata.json") == 0 && type == AE_IFREG;
 
         if (!*name || (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) ||
-            (*ret_have_meta && !is_wanted(w, name)) || (link && *ret_have_meta &&
-                                                        !is_wanted(w, entry_name(link))))
+            (*ret_have_meta && !is_wanted(w, name)) ||
+            (link && *ret_have_meta && !is_wanted(w, entry_name(link))))
             continue;
         dest = xasprintf("%s/%s", staging, name);
         archive_entry_set_pathname(entry, dest);
@@ -1027,9 +1027,8 @@ static int up_image(struct dext_engine *e, const struct dext_store *s,
     json_object_set_new(labels, "com.docker.compose.project.working_dir", json_string(ext_dir));
     mount = xasprintf("%s:/run/guest-services", guest);
     envv = xasprintf("DESKTOP_PLUGIN_IMAGE=%s", entry->image);
-    body = json_pack("{s:s, s:[s], s:o, s:{s:[s], s:{s:s}}}", "Image", image, "Env", envv,
-                     "Labels", labels, "HostConfig", "Binds", mount, "RestartPolicy", "Name",
-                     "always");
+    body = json_pack("{s:s, s:[s], s:o, s:{s:[s], s:{s:s}}}", "Image", image, "Env", envv, "Labels",
+                     labels, "HostConfig", "Binds", mount, "RestartPolicy", "Name", "always");
     path = xasprintf("/containers/create?name=%s", cname);
     r = dext_engine_call(e, "POST", path, body, &created);
     json_decref(body);
@@ -1138,8 +1137,8 @@ static int remove_labelled(struct dext_engine *e, const char *what, const char *
     _cleanup_free_ char *project = dext_engine_project(name);
     _cleanup_free_ char *filters = xasprintf("{\"label\":[\"%s=%s\"]}", PROJECT_LABEL, project);
     _cleanup_free_ char *q = qescape(filters);
-    _cleanup_free_ char *path = xasprintf("/%s%s?filters=%s", what,
-                                          strcmp(what, "containers") == 0 ? "/json" : "", q);
+    _cleanup_free_ char *path =
+        xasprintf("/%s%s?filters=%s", what, strcmp(what, "containers") == 0 ? "/json" : "", q);
     json_t *list = NULL, *arr, *it;
     size_t i;
     int r = dext_engine_call(e, "GET", path, NULL, &list), failed = 0;
@@ -1207,9 +1206,8 @@ static int check_labels(struct dext_engine *e, const char *ref, json_t *img)
         return -EINVAL;
     }
     if (r == 0) {
-        set_err(e,
-                "image %s needs extension API '%s'; dext implements %s (label %s)",
-                ref, want, DEXT_EXTENSION_API_VERSION, API_VERSION_LABEL);
+        set_err(e, "image %s needs extension API '%s'; dext implements %s (label %s)", ref, want,
+                DEXT_EXTENSION_API_VERSION, API_VERSION_LABEL);
         return -EINVAL;
     }
     return 0;
@@ -1289,8 +1287,7 @@ int dext_engine_install(struct dext_engine *e, const struct dext_store *s, const
     r = dext_ext_load_dir(root, &meta, &problems);
     if (r < 0) {
         set_err(e, "the extension in %s is not valid: %s%s", ref,
-                problems.n ? problems.items[0] : strerror(-r),
-                problems.n > 1 ? " (and more)" : "");
+                problems.n ? problems.items[0] : strerror(-r), problems.n > 1 ? " (and more)" : "");
         goto out;
     }
     if (had) {
@@ -1326,9 +1323,9 @@ int dext_engine_install(struct dext_engine *e, const struct dext_store *s, const
             goto out;
         }
         recorded = true;
-        r = dext_engine_up(e, s, &(struct dext_store_entry){.name = name, .root = root,
-                                                            .image = (char *)ref},
-                           meta);
+        r = dext_engine_up(
+            e, s, &(struct dext_store_entry){.name = name, .root = root, .image = (char *)ref},
+            meta);
     }
 out:
     if (r < 0 && !had) {
