@@ -11,7 +11,7 @@ import {
   BASE_TAG, buildBaseImage, buildExtensionImage, buildImage, docker, engineTmp,
   engineUnavailable, startEngine,
 } from './engine.mjs';
-import { request, runDext, startDext, tmpState, waitFor } from '../integration/lib.mjs';
+import { openEventSession, request, runDext, startDext, tmpState, waitFor } from '../integration/lib.mjs';
 
 const skip = engineUnavailable();
 const IMAGE = 'dext-test/engine-ext:1';
@@ -149,7 +149,25 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
 
     test('a command missing in the container is a clear error', async () => {
       const r = await exec(d, { scope: 'vm', cmd: 'no-such-tool' });
-      assert.ok(r.status === 404 || (r.json && r.json.code !== 0), r.text);
+      assert.equal(r.status, 200, r.text);
+      assert.notEqual(r.json.code, 0);
+      assert.match(r.json.stdout + r.json.stderr, /no-such-tool/);
+    });
+
+    test('a streamed vm command: frames as they come, close() ends it in the container', async () => {
+      const s = await openEventSession(d);
+      const post = (p, body) => request(d.port, { method: 'POST', path: p, secret: d.secret, body: JSON.stringify({ session: s.id, ...body }) });
+      const r = await post('/__dext/exec/stream', { id: 1, scope: 'vm', cmd: 'sh', args: ['-c', 'echo started; echo warm >&2; exec sleep 300'] });
+      assert.equal(r.status, 200, r.text);
+      await waitFor(() => s.stream(1).outText === 'started\n' && s.stream(1).errText === 'warm\n', { what: 'the first frames' });
+      const running = await exec(d, { scope: 'vm', cmd: 'ps' });
+      assert.match(running.json.stdout, /sleep 300/);
+      assert.equal((await post('/__dext/exec/close', { id: 1 })).status, 200);
+      await waitFor(() => s.stream(1).exit, { timeoutMs: 15000, what: 'the exit frame' });
+      assert.equal(s.stream(1).exit.signal, 'SIGTERM');
+      const after = await exec(d, { scope: 'vm', cmd: 'ps' });
+      assert.doesNotMatch(after.json.stdout, /sleep 300/);
+      s.close();
     });
 
     test('host.cli.exec runs the host binary copied out of the image', async () => {

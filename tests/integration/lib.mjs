@@ -215,3 +215,43 @@ export function childPids(pid) {
   }
   return out;
 }
+
+/** Opens an event session; frames are parsed as they come. */
+export function openEventSession(d, { slow = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const streams = new Map();
+    const req = http.get({ host: '127.0.0.1', port: d.port, path: '/__dext/events', headers: { 'X-Dext-Secret': d.secret }, agent: false }, (res) => {
+      if (res.statusCode !== 200) { reject(new Error(`status ${res.statusCode}`)); return; }
+      let buf = Buffer.alloc(0);
+      const session = {
+        id: null, res, req, streams,
+        stream(id) {
+          if (!streams.has(id)) streams.set(id, { out: 0, err: 0, outText: '', errText: '', exit: null, error: null, sum: 0 });
+          return streams.get(id);
+        },
+        close() { req.destroy(); },
+      };
+      res.on('data', (chunk) => {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        let off = 0;
+        while (buf.length - off >= 9) {
+          const id = buf.readUInt32BE(off);
+          const kind = buf[off + 4];
+          const len = buf.readUInt32BE(off + 5);
+          if (buf.length - off - 9 < len) break;
+          const p = buf.subarray(off + 9, off + 9 + len);
+          off += 9 + len;
+          if (kind === 0) { session.id = p.toString(); resolve(session); continue; }
+          const s = session.stream(id);
+          if (kind === 1) { s.out += p.length; if (s.out < 1e6) s.outText += p.toString('latin1'); }
+          else if (kind === 2) { s.err += p.length; s.errText += p.toString(); }
+          else if (kind === 3) s.exit = JSON.parse(p.toString());
+          else if (kind === 4) s.error = p.toString();
+        }
+        buf = buf.subarray(off);
+        if (slow) { res.pause(); setTimeout(() => res.resume(), 10); }
+      });
+    });
+    req.on('error', reject);
+  });
+}
