@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -1053,35 +1052,6 @@ static int up_image(struct dext_engine *e, const struct dext_store *s,
     return r;
 }
 
-/* Lets the backend's root-owned socket be used by this (unprivileged) user:
- * a default ACL on the socket directory gives our uid rwx on what is created
- * in it (and sockets are created 0777 before the umask, which a default ACL
- * replaces). */
-static void grant_socket_dir(const char *dir)
-{
-    uid_t uid = getuid();
-    struct {
-        uint32_t version;
-        struct {
-            uint16_t tag, perm;
-            uint32_t id;
-        } e[5];
-    } __attribute__((packed)) acl = {
-        .version = 2,
-        .e = {{0x01, 7, UINT32_MAX},
-              {0x02, 7, uid},
-              {0x04, 5, UINT32_MAX},
-              {0x10, 7, UINT32_MAX},
-              {0x20, 0, UINT32_MAX}},
-    };
-
-    if (uid == 0)
-        return;
-    if (setxattr(dir, "system.posix_acl_default", &acl, sizeof(acl), 0) < 0)
-        log_warn("no default ACL on %s (%s): a root backend's socket may stay out of reach", dir,
-                 strerror(errno));
-}
-
 int dext_engine_up(struct dext_engine *e, const struct dext_store *s,
                    const struct dext_store_entry *entry, const struct dext_ext_meta *meta)
 {
@@ -1118,7 +1088,6 @@ int dext_engine_up(struct dext_engine *e, const struct dext_store *s,
         set_err(e, "cannot create %s: %s", guest, strerror(-r));
         return r;
     }
-    grant_socket_dir(guest);
     qimg = qescape(entry->image);
     ipath = xasprintf("/images/%s/json", qimg);
     (void)dext_engine_call(e, "GET", ipath, NULL, &img);

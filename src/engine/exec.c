@@ -365,6 +365,13 @@ int dext_engine_exec(struct dext_engine_target *t, char *const *argv, char *cons
                      const char *cwd, dext_proc_output_cb on_output, dext_proc_exit_cb on_exit,
                      void *data, struct dext_proc **ret)
 {
+    return dext_engine_exec_as(t, NULL, argv, env, cwd, on_output, on_exit, data, ret);
+}
+
+int dext_engine_exec_as(struct dext_engine_target *t, const char *user, char *const *argv,
+                        char *const *env, const char *cwd, dext_proc_output_cb on_output,
+                        dext_proc_exit_cb on_exit, void *data, struct dext_proc **ret)
+{
     struct eexec *x = xcalloc(1, sizeof(*x));
     json_t *cmd = json_array(), *envs = json_array();
 
@@ -381,6 +388,8 @@ int dext_engine_exec(struct dext_engine_target *t, char *const *argv, char *cons
                           "AttachStderr", 1, "Cmd", cmd, "Env", envs);
     if (cwd)
         json_object_set_new(x->create, "WorkingDir", json_string(cwd));
+    if (user)
+        json_object_set_new(x->create, "User", json_string(user));
     x->proc = dext_proc_custom(&eexec_ops, x);
     *ret = x->proc;
     if (t->container)

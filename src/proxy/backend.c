@@ -594,7 +594,8 @@ static void on_connect(uv_connect_t *req, int status)
     r->bc = NULL;
     r->last_error = status;
     st = b->status_cb ? b->status_cb(b->status_data, desc, sizeof(desc)) : DEXT_BACKEND_UP;
-    if ((status == UV_ENOENT || status == UV_ECONNREFUSED || status == UV_EAGAIN) &&
+    if ((status == UV_ENOENT || status == UV_ECONNREFUSED || status == UV_EAGAIN ||
+         (status == UV_EACCES && st == DEXT_BACKEND_STARTING)) &&
         st != DEXT_BACKEND_DOWN && uv_now(b->loop) < r->deadline_ms) {
         wait_start(r);
         return;

@@ -66,9 +66,10 @@ export function checkClean(what, code, stderr) {
 }
 
 /** Runs dext to completion: {code, signal, stdout, stderr}. Sanitizer reports throw. */
-export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT } = {}) {
+export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(DEXT, args, { env: { ...process.env, ...env }, cwd });
+    const argv = [...wrap, DEXT, ...args];
+    const p = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
