@@ -93,7 +93,9 @@ static const char rm_usage[] =
     "Usage: dext rm NAME\n\nStops the extension if a dext serves it, then removes its record,\n"
     "logs and socket directory (a directory extension's own files are kept). For an\n"
     "image, its compose project goes too: containers, volumes and networks.\n";
-static const char logs_usage[] = "Usage: dext logs NAME\n\nPrints the backend's log.\n";
+static const char logs_usage[] =
+    "Usage: dext logs NAME\n\nPrints the backend's log (for an image, its backend container's "
+    "output).\n";
 
 static int usage_error(const char *usage, const char *fmt, ...) _printf_(2, 3);
 static int usage_error(const char *usage, const char *fmt, ...)
@@ -658,6 +660,19 @@ static int cmd_logs(int argc, char **argv)
         fprintf(stderr, "dext: no installed extension named '%s'\n", argv[1]);
         dext_store_done(&s);
         return 1;
+    }
+    if (strcmp(e.kind, "image") == 0) {
+        struct dext_engine en;
+        int r = dext_engine_open(&en);
+        if (r == 0) {
+            r = dext_engine_logs(&en, e.name, e.image);
+            dext_engine_close(&en);
+        }
+        if (r < 0)
+            fprintf(stderr, "dext: %s\n", en.err);
+        dext_store_entry_done(&e);
+        dext_store_done(&s);
+        return r < 0 ? 1 : 0;
     }
     dext_store_entry_done(&e);
     path = dext_store_log_path(&s, argv[1]);

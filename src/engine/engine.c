@@ -1155,6 +1155,82 @@ int dext_engine_down(struct dext_engine *e, const char *name, bool volumes)
     return r;
 }
 
+/* ---- logs ---- */
+
+struct logs {
+    unsigned char head[8];
+    size_t head_len, left;
+    int fd;
+    bool done;
+    int status, err;
+};
+
+static void on_logs_data(void *data, const char *p, size_t n)
+{
+    struct logs *l = data;
+
+    while (n) {
+        if (l->left == 0) {
+            size_t take = 8 - l->head_len < n ? 8 - l->head_len : n;
+            memcpy(l->head + l->head_len, p, take);
+            l->head_len += take;
+            p += take;
+            n -= take;
+            if (l->head_len == 8) {
+                l->head_len = 0;
+                l->fd = l->head[0] == 2 ? STDERR_FILENO : STDOUT_FILENO;
+                l->left = (size_t)l->head[4] << 24 | (size_t)l->head[5] << 16 |
+                          (size_t)l->head[6] << 8 | l->head[7];
+            }
+            continue;
+        }
+        size_t take = l->left < n ? l->left : n;
+        fwrite(p, 1, take, l->fd == STDERR_FILENO ? stderr : stdout);
+        l->left -= take;
+        p += take;
+        n -= take;
+    }
+}
+
+static void on_logs_end(void *data, int status, const char *body, size_t len, int err,
+                        const char *msg)
+{
+    struct logs *l = data;
+
+    l->done = true;
+    l->status = status;
+    l->err = err;
+}
+
+static const struct dext_docker_stream_ops logs_ops = {
+    .on_data = on_logs_data,
+    .on_end = on_logs_end,
+};
+
+int dext_engine_logs(struct dext_engine *e, const char *name, const char *image)
+{
+    _cleanup_free_ char *id = NULL, *path = NULL;
+    struct logs l = {0};
+    int r = dext_engine_first_container(e, name, image, &id);
+
+    if (r == -ENOENT) {
+        set_err(e, "extension %s has no backend container", name);
+        return r;
+    }
+    if (r < 0)
+        return r;
+    path = xasprintf("/containers/%s/logs?stdout=1&stderr=1", id);
+    (void)dext_docker_stream(e->docker, "GET", path, NULL, 0, &logs_ops, &l);
+    while (!l.done)
+        (void)uv_run(&e->loop, UV_RUN_ONCE);
+    fflush(stdout);
+    if (l.err < 0 || l.status >= 300) {
+        set_err(e, "cannot read the logs of the backend container %.12s", id);
+        return l.err < 0 ? l.err : -EIO;
+    }
+    return 0;
+}
+
 /* ---- install ---- */
 
 static int check_labels(struct dext_engine *e, const char *ref, json_t *img)

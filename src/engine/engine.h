@@ -65,6 +65,9 @@ int dext_engine_down(struct dext_engine *e, const char *name, bool volumes);
  * engine cannot say. */
 int dext_engine_state(struct dext_engine *e, const char *name, int *ret_running, int *ret_total);
 
+/* Writes the first backend container's output to stdout and stderr. */
+int dext_engine_logs(struct dext_engine *e, const char *name, const char *image);
+
 /* The id of the container vm.cli.exec and the socket reach: the project's first
  * service (the one running the extension image, else the first by service name).
  * -ENOENT when none runs. */

@@ -93,6 +93,11 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     await waitFor(() => fs.existsSync(path.join(mount.Source, 'backend.sock')), { what: 'backend socket' });
   });
 
+  test('logs prints the backend container\'s output', async () => {
+    await waitFor(async () => /listening on \/run\/guest-services\/backend\.sock/.test((await dext(['logs', NAME])).stdout),
+      { timeoutMs: 15000, what: 'the backend log line' });
+  });
+
   test('installing it again is refused and changes nothing', async () => {
     const r = await dext(['install', IMAGE]);
     assert.equal(r.code, 1);
