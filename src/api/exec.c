@@ -237,6 +237,22 @@ int dext_exec_resolve_host(const char *root, const struct dext_ext_meta *meta, c
     return 0;
 }
 
+/* The caller's env only, as "K=V": for commands in containers, which have their own. */
+static char **caller_env(json_t *env)
+{
+    char **v = xcalloc(json_object_size(env) + 1, sizeof(char *));
+    const char *key;
+    json_t *val;
+    size_t n = 0;
+
+    json_object_foreach(env, key, val)
+    {
+        if (json_is_string(val) && !strchr(key, '=') && *key)
+            v[n++] = xasprintf("%s=%s", key, json_string_value(val));
+    }
+    return v;
+}
+
 static int fail(struct dext_exec_cmd *cmd, int status, const char *fmt, ...) _printf_(3, 4);
 static int fail(struct dext_exec_cmd *cmd, int status, const char *fmt, ...)
 {
@@ -256,6 +272,7 @@ void dext_exec_cmd_done(struct dext_exec_cmd *cmd)
     free(cmd->file);
     free(cmd->cwd);
     free(cmd->cmdline);
+    free(cmd->container);
     *cmd = (struct dext_exec_cmd){0};
 }
 
@@ -338,15 +355,7 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         }
         if (ctx->engine) {
             /* In the backend container: its environment plus the caller's. */
-            const char *key;
-            json_t *val;
-            size_t e = 0;
-            out->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
-            json_object_foreach(env, key, val)
-            {
-                if (json_is_string(val) && !strchr(key, '=') && *key)
-                    out->env[e++] = xasprintf("%s=%s", key, json_string_value(val));
-            }
+            out->env = caller_env(env);
             for (size_t w = 0; w < n_words; w++)
                 out->argv[k++] = xstrdup(words[w]);
             out->file = xstrdup(words[0]);
@@ -379,17 +388,23 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
             free(out->cwd);
             out->cwd = NULL;
         }
-    } else if (strcmp(scope, "docker") == 0 || strcmp(scope, "container") == 0) {
+    } else if (strcmp(scope, "container") == 0) {
+        /* v0 execInContainer: through the Engine exec API, like vm commands. */
+        if (!container || !*container) {
+            fail(out, 400, "exec: container is required");
+            goto out;
+        }
+        for (size_t w = 0; w < n_words; w++)
+            out->argv[k++] = xstrdup(words[w]);
+        out->file = xstrdup(words[0]);
+        out->env = caller_env(env);
+        out->cwd = cwd ? xstrdup(cwd) : NULL;
+        out->container = xstrdup(container);
+        out->engine = true;
+        out->is_vm = true;
+    } else if (strcmp(scope, "docker") == 0) {
         out->file = xstrdup("docker");
         out->argv[k++] = xstrdup("docker");
-        if (scope[0] == 'c') {
-            if (!container || !*container) {
-                fail(out, 400, "exec: container is required");
-                goto out;
-            }
-            out->argv[k++] = xstrdup("exec");
-            out->argv[k++] = xstrdup(container);
-        }
         for (size_t w = 0; w < n_words; w++)
             out->argv[k++] = xstrdup(words[w]);
         out->env = make_env(env, NULL, NULL, NULL);
@@ -423,20 +438,30 @@ int dext_exec_spawn(struct dext_exec_ctx *ctx, const struct dext_exec_cmd *cmd,
                     struct dext_proc **ret, struct dext_http_conn *c)
 {
     char msg[512];
-    int r = cmd->engine ? dext_engine_exec(ctx->engine, cmd->argv, cmd->env, cmd->cwd, on_out,
-                                           on_done, data, ret)
-                        : dext_proc_spawn(ctx->loop,
-                                          &(struct dext_proc_opts){
-                                              .file = cmd->file,
-                                              .argv = cmd->argv,
-                                              .env = cmd->env,
-                                              .cwd = cmd->cwd,
-                                              .on_output = on_out,
-                                              .on_exit = on_done,
-                                              .data = data,
-                                              .mntns_fd = cmd->mntns_fd,
-                                          },
-                                          ret);
+    int r;
+
+    if (cmd->container && !ctx->containers)
+        ctx->containers = dext_engine_target_new(ctx->loop, "", "");
+    if (cmd->container && !ctx->containers) {
+        dext_http_respond_error(c, 502, "exec: DOCKER_HOST is not a unix:// or tcp:// address");
+        return -EINVAL;
+    }
+    r = cmd->container ? dext_engine_exec_in(ctx->containers, cmd->container, cmd->argv, cmd->env,
+                                             cmd->cwd, on_out, on_done, data, ret)
+        : cmd->engine  ? dext_engine_exec(ctx->engine, cmd->argv, cmd->env, cmd->cwd, on_out,
+                                          on_done, data, ret)
+                       : dext_proc_spawn(ctx->loop,
+                                         &(struct dext_proc_opts){
+                                             .file = cmd->file,
+                                             .argv = cmd->argv,
+                                             .env = cmd->env,
+                                             .cwd = cmd->cwd,
+                                             .on_output = on_out,
+                                             .on_exit = on_done,
+                                             .data = data,
+                                             .mntns_fd = cmd->mntns_fd,
+                                        },
+                                         ret);
 
     if (r == 0) {
         ctx->n_procs++;

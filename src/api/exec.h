@@ -26,7 +26,8 @@ struct dext_exec_ctx {
     const struct dext_ext_meta *meta;
     int mntns_fd;                      /* the backend's view (/run/guest-services mapped), or -1 */
     struct dext_engine_target *engine; /* vm commands go to the backend container */
-    unsigned n_procs;                  /* running now */
+    struct dext_engine_target *containers; /* execInContainer's engine, made on first use */
+    unsigned n_procs;                      /* running now */
 };
 
 /* A command ready to spawn, built from an exec request's JSON. */
@@ -34,12 +35,13 @@ struct dext_exec_cmd {
     char *file;
     char **argv;
     char **env;
-    char *cwd;     /* or NULL */
-    char *cmdline; /* for results and logs */
-    bool is_vm;    /* through __guest-exec: exit 127 + "dext: cannot run" = not started */
-    int mntns_fd;  /* enter this mount namespace first, or -1 */
-    bool engine;   /* in the backend container (env: the caller's only) */
-    int status;    /* on failure: the HTTP status */
+    char *cwd;       /* or NULL */
+    char *cmdline;   /* for results and logs */
+    bool is_vm;      /* through __guest-exec: exit 127 + "dext: cannot run" = not started */
+    int mntns_fd;    /* enter this mount namespace first, or -1 */
+    bool engine;     /* in the backend container (env: the caller's only) */
+    char *container; /* or in this container (v0 execInContainer) */
+    int status;      /* on failure: the HTTP status */
     char error[512];
 };
 

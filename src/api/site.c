@@ -420,6 +420,7 @@ void dext_site_free(struct dext_site *s)
         (void)close(s->exec.mntns_fd);
     dext_docker_api_free(s->docker);
     dext_engine_target_free(s->exec.engine);
+    dext_engine_target_free(s->exec.containers);
     dext_backend_free(s->backend);
     if (s->ui_fd >= 0)
         (void)close(s->ui_fd);

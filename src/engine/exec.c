@@ -20,7 +20,9 @@ struct eexec {
     struct dext_proc *proc;
     json_t *create; /* the exec create body */
     char *cmd0;
-    char id[128]; /* the exec instance */
+    char *container; /* where it runs, once known */
+    bool fixed;      /* a container the caller named: never looked up */
+    char id[128];    /* the exec instance */
     struct dext_docker_call *stream;
     dext_proc_output_cb on_output;
     dext_proc_exit_cb on_exit;
@@ -40,6 +42,7 @@ static void eexec_maybe_free(struct eexec *x)
         return;
     json_decref(x->create);
     free(x->cmd0);
+    free(x->container);
     free(x);
 }
 
@@ -182,7 +185,7 @@ static void on_created(void *data, int status, const char *body, size_t len, int
         fail(x, msg);
         return;
     }
-    if ((status == 404 || status == 409) && !x->retried) {
+    if ((status == 404 || status == 409) && !x->retried && !x->fixed) {
         /* The container went away or stopped: look for the current one. */
         x->retried = true;
         free(x->t->container);
@@ -216,7 +219,15 @@ static void on_created(void *data, int status, const char *body, size_t len, int
 
 static void create_exec(struct eexec *x)
 {
-    _cleanup_free_ char *path = xasprintf("/containers/%s/exec", x->t->container);
+    _cleanup_free_ char *q = NULL, *path = NULL;
+
+    /* A caller's name goes into the path: only the characters names and ids have. */
+    q = xstrdup(x->container);
+    for (char *p = q; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            *p = '_';
+    path = xasprintf("/containers/%s/exec", q);
     _cleanup_free_ char *text = json_dumps(x->create, JSON_COMPACT);
 
     x->pending++;
@@ -260,6 +271,8 @@ static void on_listed(void *data, int status, const char *body, size_t len, int 
     }
     free(x->t->container);
     x->t->container = xstrdup(json_string_value(json_object_get(best, "Id")) ?: "");
+    free(x->container);
+    x->container = xstrdup(x->t->container);
     json_decref(list);
     create_exec(x);
 }
@@ -368,9 +381,10 @@ int dext_engine_exec(struct dext_engine_target *t, char *const *argv, char *cons
     return dext_engine_exec_as(t, NULL, argv, env, cwd, on_output, on_exit, data, ret);
 }
 
-int dext_engine_exec_as(struct dext_engine_target *t, const char *user, char *const *argv,
-                        char *const *env, const char *cwd, dext_proc_output_cb on_output,
-                        dext_proc_exit_cb on_exit, void *data, struct dext_proc **ret)
+static int exec_start(struct dext_engine_target *t, const char *container, const char *user,
+                      char *const *argv, char *const *env, const char *cwd,
+                      dext_proc_output_cb on_output, dext_proc_exit_cb on_exit, void *data,
+                      struct dext_proc **ret)
 {
     struct eexec *x = xcalloc(1, sizeof(*x));
     json_t *cmd = json_array(), *envs = json_array();
@@ -392,11 +406,31 @@ int dext_engine_exec_as(struct dext_engine_target *t, const char *user, char *co
         json_object_set_new(x->create, "User", json_string(user));
     x->proc = dext_proc_custom(&eexec_ops, x);
     *ret = x->proc;
-    if (t->container)
+    if (container) {
+        x->fixed = true;
+        x->container = xstrdup(container);
         create_exec(x);
-    else
+    } else if (t->container) {
+        x->container = xstrdup(t->container);
+        create_exec(x);
+    } else {
         find_container(x);
+    }
     return 0;
+}
+
+int dext_engine_exec_as(struct dext_engine_target *t, const char *user, char *const *argv,
+                        char *const *env, const char *cwd, dext_proc_output_cb on_output,
+                        dext_proc_exit_cb on_exit, void *data, struct dext_proc **ret)
+{
+    return exec_start(t, NULL, user, argv, env, cwd, on_output, on_exit, data, ret);
+}
+
+int dext_engine_exec_in(struct dext_engine_target *t, const char *container, char *const *argv,
+                        char *const *env, const char *cwd, dext_proc_output_cb on_output,
+                        dext_proc_exit_cb on_exit, void *data, struct dext_proc **ret)
+{
+    return exec_start(t, container, NULL, argv, env, cwd, on_output, on_exit, data, ret);
 }
 
 struct dext_engine_target *dext_engine_target_new(uv_loop_t *loop, const char *name,

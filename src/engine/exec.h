@@ -28,6 +28,10 @@ void dext_engine_target_free(struct dext_engine_target *t);
 int dext_engine_exec(struct dext_engine_target *t, char *const *argv, char *const *env,
                      const char *cwd, dext_proc_output_cb on_output, dext_proc_exit_cb on_exit,
                      void *data, struct dext_proc **ret);
+/* In the container @container (a name or id the caller gives; not looked up again). */
+int dext_engine_exec_in(struct dext_engine_target *t, const char *container, char *const *argv,
+                        char *const *env, const char *cwd, dext_proc_output_cb on_output,
+                        dext_proc_exit_cb on_exit, void *data, struct dext_proc **ret);
 /* The same as user @user ("0": root) rather than the container's user. */
 int dext_engine_exec_as(struct dext_engine_target *t, const char *user, char *const *argv,
                         char *const *env, const char *cwd, dext_proc_output_cb on_output,

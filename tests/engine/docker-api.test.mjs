@@ -62,6 +62,22 @@ describe('docker list calls on a real engine', { skip: skip || false, timeout: 3
     assert.equal(typeof base.Size, 'number');
   });
 
+  test('v0 execInContainer runs through the Engine exec API in the named container', async () => {
+    const exec = (body) => request(d.port, { method: 'POST', path: '/__dext/exec', secret: d.secret, body: JSON.stringify({ scope: 'container', ...body }) });
+    const r = await exec({ container: 'dext-list-running', cmd: 'cat /etc/hostname', args: [] });
+    assert.equal(r.status, 200, r.text);
+    const hostname = JSON.parse((await docker(engine, ['inspect', 'dext-list-running'])).stdout)[0].Config.Hostname;
+    const res = JSON.parse(r.text);
+    assert.equal(res.stdout.trim(), hostname);
+    assert.equal(res.code, 0);
+    const quoted = JSON.parse((await exec({ container: 'dext-list-running', cmd: 'sh -c "echo a b; exit 5"', args: [] })).text);
+    assert.equal(quoted.stdout, 'a b\n');
+    assert.equal(quoted.code, 5);
+    const missing = await exec({ container: 'no-such-container', cmd: 'true', args: [] });
+    assert.equal(missing.status, 404);
+    assert.match(JSON.parse(missing.text).error, /no-such-container/);
+  });
+
   test('an engine that does not answer gives a clear error naming the endpoint', async () => {
     const st = tmpState();
     const dir = makeExt(st.dir, 'noengine', serviceMeta());
