@@ -306,7 +306,9 @@ static void pull_message(struct pull *p, const char *text, size_t len)
 
     if (error && !p->error[0])
         (void)snprintf(p->error, sizeof(p->error), "%s", error);
-    if (id && status && strchr(id, ':') == NULL && (l = pull_layer(p, id))) {
+    /* Layer messages: "Pulling fs layer", "Downloading", "Pull complete", ...; the
+     * "Pulling from REPO" line carries the tag as its id. */
+    if (id && status && strncmp(status, "Pulling from", 12) != 0 && (l = pull_layer(p, id))) {
         json_int_t cur = json_integer_value(json_object_get(detail, "current"));
         json_int_t total = json_integer_value(json_object_get(detail, "total"));
         if (strncmp(status, "Downloading", 11) == 0) {
