@@ -175,6 +175,21 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
       s.close();
     });
 
+    test('docker.cli.exec runs the host\'s docker CLI against the same engine, blocking and streamed', async () => {
+      const r = await exec(d, { scope: 'docker', cmd: 'ps', args: ['--format', '"{{.Names}}"'] });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.code, 0, r.json.stderr);
+      assert.match(r.json.stdout, new RegExp(`^${PROJECT}-service$`, 'm'));
+      const s = await openEventSession(d);
+      const st = await request(d.port, { method: 'POST', path: '/__dext/exec/stream', secret: d.secret,
+        body: JSON.stringify({ session: s.id, id: 3, scope: 'docker', cmd: 'inspect', args: ['--format', '{{.State.Status}}', `${PROJECT}-service`] }) });
+      assert.equal(st.status, 200, st.text);
+      await waitFor(() => s.stream(3).exit, { timeoutMs: 30000, what: 'docker inspect to end' });
+      assert.equal(s.stream(3).outText, 'running\n');
+      assert.deepEqual(s.stream(3).exit, { code: 0, signal: null });
+      s.close();
+    });
+
     test('host.cli.exec runs the host binary copied out of the image', async () => {
       const r = await exec(d, { scope: 'host', cmd: 'engine-test-host', args: ['a', 'b'] });
       assert.equal(r.status, 200, r.text);
@@ -240,6 +255,29 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     assert.doesNotMatch(vols.stdout, new RegExp(`${PROJECT}_data`));
     assert.ok(!fs.existsSync(path.join(st.data, 'dext/extensions', NAME)));
     assert.equal(JSON.parse((await dext(['ls', '--json'])).stdout).length, 0);
+  });
+
+  test('a UI-only image (FROM scratch, no CMD, no vm): installed and served with no container', async () => {
+    const ctx = engineTmp(engine, 'uionly');
+    fs.mkdirSync(path.join(ctx, 'ui'));
+    fs.writeFileSync(path.join(ctx, 'ui/index.html'), '<!doctype html><html><head><title>UI only</title></head><body>ui only</body></html>');
+    fs.writeFileSync(path.join(ctx, 'metadata.json'), JSON.stringify({ ui: { 'dashboard-tab': { title: 'UI only', root: '/ui', src: 'index.html' } } }));
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'),
+      'FROM scratch\nLABEL com.docker.desktop.extension.api.version=">= 0.3.3"\nCOPY metadata.json /\nCOPY ui /ui\n');
+    await buildImage(engine, ctx, 'dext-test/ui-only:0.1.0');
+    const r = await dext(['install', 'dext-test/ui-only:0.1.0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await projectContainers(engine, 'dext-test_ui-only-desktop-extension'), []);
+    const row = JSON.parse((await dext(['ls', '--json'])).stdout).find((e) => e.name === 'dext-test_ui-only');
+    assert.equal(row.vm, null);
+    const d = await startDext(['dext-test/ui-only:0.1.0'], { env, timeoutMs: 60000 });
+    try {
+      const page = await request(d.port, { path: d.entry, secret: d.secret });
+      assert.match(page.text, /ui only/);
+    } finally {
+      await d.stop();
+    }
+    assert.equal((await dext(['rm', 'dext-test_ui-only'])).code, 0);
   });
 
   test('an image without metadata.json: refused, nothing left', async () => {
