@@ -136,6 +136,13 @@ static bool is_dir(const char *p)
 
 static int open_store(struct dext_store *s);
 
+/* An image reference never starts with '/' or '.'; such a source is a path, and a
+ * path that exists is one too. */
+static bool is_path(const char *source)
+{
+    return source[0] == '/' || source[0] == '.' || access(source, F_OK) == 0;
+}
+
 /* Installs image @ref (or, with @update, re-installs it). */
 static int install_image(const char *ref, bool update, char *name, size_t size)
 {
@@ -283,6 +290,12 @@ static int cmd_run(int argc, char **argv)
             o.backend_argv[0] = abs;
         }
     }
+    if (!is_dir(o.source) && is_path(o.source)) {
+        fprintf(stderr, "dext: %s: %s\n", o.source,
+                access(o.source, F_OK) == 0 ? "not a directory" : strerror(errno));
+        dext_strv_free(o.backend_argv);
+        return 1;
+    }
     if (!is_dir(o.source)) {
         if (backend) {
             fprintf(stderr, "dext: --backend-cmd is for extension directories; an image's "
@@ -350,6 +363,11 @@ static int cmd_install(int argc, char **argv)
     }
     if (argc != 2)
         return usage_error(install_usage, "%s", "install needs exactly one directory or image");
+    if (!is_dir(argv[1]) && is_path(argv[1])) {
+        fprintf(stderr, "dext: %s: %s\n", argv[1],
+                access(argv[1], F_OK) == 0 ? "not a directory" : strerror(errno));
+        return 1;
+    }
     if (!is_dir(argv[1])) {
         if (install_image(argv[1], false, name, sizeof(name)) < 0)
             return 1;
@@ -431,7 +449,7 @@ static int cmd_update(int argc, char **argv)
 }
 
 struct ls_row {
-    char *ui, *vm, *host, *version;
+    char *ui, *vm, *host, *version, *provider;
     int n_running;
     json_t *json;
 };
@@ -488,6 +506,13 @@ static void ls_describe(const struct dext_store *s, const char *name, struct ls_
         struct dext_engine *en = ls_engine();
         known = en && dext_engine_state(en, name, &running, &total) == 0;
     }
+    if (image && e.image) {
+        /* PROVIDER: the image's vendor label, as docker extension ls shows it. */
+        struct dext_engine *en = ls_engine();
+        row->provider =
+            en ? dext_engine_image_label(en, e.image, "org.opencontainers.image.vendor") : NULL;
+    }
+    json_object_set_new(o, "provider", row->provider ? json_string(row->provider) : json_null());
     if (!m || !m->has_vm)
         row->vm = xstrdup("-");
     else if (!known)
@@ -555,13 +580,14 @@ static int cmd_ls(int argc, char **argv)
         struct ls_row row = {0};
         ls_describe(&s, *n, &row);
         if (!as_json)
-            printf("%-32s %-10s %-10s %-24s %-12s %s\n", *n, "-", row.version, row.ui, row.vm,
-                   row.host);
+            printf("%-32s %-10s %-10s %-24s %-12s %s\n", *n, row.provider ? row.provider : "-",
+                   row.version, row.ui, row.vm, row.host);
         json_array_append_new(arr, row.json);
         free(row.ui);
         free(row.vm);
         free(row.host);
         free(row.version);
+        free(row.provider);
     }
     if (as_json) {
         char *text = json_dumps(arr, JSON_INDENT(2));

@@ -1157,6 +1157,23 @@ int dext_engine_down(struct dext_engine *e, const char *name, bool volumes)
     return r;
 }
 
+char *dext_engine_image_label(struct dext_engine *e, const char *ref, const char *label)
+{
+    _cleanup_free_ char *q = qescape(ref);
+    _cleanup_free_ char *path = xasprintf("/images/%s/json", q);
+    json_t *img = NULL;
+    const char *v;
+    char *r = NULL;
+
+    if (dext_engine_call(e, "GET", path, NULL, &img) == 200) {
+        v = json_string_value(
+            json_object_get(json_object_get(json_object_get(img, "Config"), "Labels"), label));
+        r = v ? xstrdup(v) : NULL;
+    }
+    json_decref(img);
+    return r;
+}
+
 /* ---- logs ---- */
 
 struct logs {

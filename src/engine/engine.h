@@ -65,6 +65,9 @@ int dext_engine_down(struct dext_engine *e, const char *name, bool volumes);
  * engine cannot say. */
 int dext_engine_state(struct dext_engine *e, const char *name, int *ret_running, int *ret_total);
 
+/* The value of @label on image @ref (new string), or NULL. */
+char *dext_engine_image_label(struct dext_engine *e, const char *ref, const char *label);
+
 /* Writes the first backend container's output to stdout and stderr. */
 int dext_engine_logs(struct dext_engine *e, const char *name, const char *image);
 

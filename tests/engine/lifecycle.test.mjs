@@ -113,9 +113,11 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     assert.match(line, /1 tab\(Engine test\)/);
     assert.match(line, /Running\(1\)/);
     assert.match(line, /1 binarie\(s\)/);
+    assert.match(line, /dext tests/, 'PROVIDER is the image vendor');
     const js = JSON.parse((await dext(['ls', '--json'])).stdout).find((e) => e.name === NAME);
     assert.deepEqual(js.vm, { state: 'running', running: 1 });
     assert.equal(js.kind, 'image');
+    assert.equal(js.provider, 'dext tests');
   });
 
   describe('dext run IMAGE', () => {
