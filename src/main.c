@@ -128,6 +128,18 @@ static char *self_exe(void)
 
 static void print_problems(const char *dir, struct dext_meta_problems *p);
 
+/* `docker extension install|update|rm -f`: dext asks no confirmation, so --force
+ * changes nothing; it is accepted and dropped. */
+static int drop_force(int argc, char **argv)
+{
+    int o = 1;
+
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-f") != 0 && strcmp(argv[i], "--force") != 0)
+            argv[o++] = argv[i];
+    return o;
+}
+
 static bool is_dir(const char *p)
 {
     struct stat st;
@@ -357,6 +369,8 @@ static int cmd_install(int argc, char **argv)
     char name[DEXT_STORE_NAME_MAX + 1];
     int r;
 
+    argc = drop_force(argc, argv);
+
     if (argc >= 2 && is_help(argv[1])) {
         fputs(install_usage, stdout);
         return 0;
@@ -412,6 +426,8 @@ static int cmd_update(int argc, char **argv)
     struct dext_store_entry e = {0};
     _cleanup_free_ char *ref = NULL;
     int r;
+
+    argc = drop_force(argc, argv);
 
     if (argc >= 2 && is_help(argv[1])) {
         fputs(update_usage, stdout);
@@ -607,6 +623,8 @@ static int cmd_rm(int argc, char **argv)
     struct dext_store_entry e;
     pid_t pid = 0;
     int r;
+
+    argc = drop_force(argc, argv);
 
     if (argc >= 2 && is_help(argv[1])) {
         fputs(rm_usage, stdout);

@@ -234,7 +234,7 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     await derive(engine, 'dext-test/engine-ext:2',
       `FROM ${IMAGE}\nCOPY index.html /ui/index.html\n`,
       { 'index.html': '<!doctype html><html><head><title>Engine test v2</title></head><body>v2</body></html>' });
-    const r = await dext(['update', 'dext-test/engine-ext:2']);
+    const r = await dext(['update', '--force', 'dext-test/engine-ext:2']);
     assert.equal(r.code, 0, r.stderr);
     const root = path.join(st.data, 'dext/extensions', NAME, 'root');
     assert.match(fs.readFileSync(path.join(root, 'ui/index.html'), 'utf8'), /v2/);
