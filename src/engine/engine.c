@@ -1032,6 +1032,12 @@ static int up_image(struct dext_engine *e, const struct dext_store *s,
                      labels, "HostConfig", "Binds", mount, "RestartPolicy", "Name", "always");
     path = xasprintf("/containers/create?name=%s", cname);
     r = dext_engine_call(e, "POST", path, body, &created);
+    if (r == 404 && strcmp(image, entry->image) != 0 && pull(e, image) == 0) {
+        /* vm.image names another image, not here yet. */
+        json_decref(created);
+        created = NULL;
+        r = dext_engine_call(e, "POST", path, body, &created);
+    }
     json_decref(body);
     if (r != 201) {
         json_decref(created);
