@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="gcc pkg-config meson ninja-build libuv1-dev node-llhttp libjansson-dev libarchive-dev
       chromium nginx-light curl
-      docker.io docker-compose busybox-static"
+      docker.io docker-compose busybox-static podman"
 
 missing=""
 for p in $PKGS; do
