@@ -263,13 +263,23 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     const ctx = engineTmp(engine, 'uionly');
     fs.mkdirSync(path.join(ctx, 'ui'));
     fs.writeFileSync(path.join(ctx, 'ui/index.html'), '<!doctype html><html><head><title>UI only</title></head><body>ui only</body></html>');
-    fs.writeFileSync(path.join(ctx, 'metadata.json'), JSON.stringify({ ui: { 'dashboard-tab': { title: 'UI only', root: '/ui', src: 'index.html' } } }));
+    fs.writeFileSync(path.join(ctx, 'metadata.json'), JSON.stringify({
+      ui: { 'dashboard-tab': { title: 'UI only', root: '/ui', src: 'index.html' } },
+      host: { binaries: [{ linux: [{ path: '/tools/' }], darwin: [{ path: '/tools/' }] }] },
+    }));
+    fs.mkdirSync(path.join(ctx, 'tools/lib'), { recursive: true });
+    fs.writeFileSync(path.join(ctx, 'tools/run.sh'), '#!/bin/sh\necho run\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(ctx, 'tools/lib/app.properties'), 'a=1\n', { mode: 0o640 });
     fs.writeFileSync(path.join(ctx, 'Dockerfile'),
-      'FROM scratch\nLABEL com.docker.desktop.extension.api.version=">= 0.3.3"\nCOPY metadata.json /\nCOPY ui /ui\n');
+      'FROM scratch\nLABEL com.docker.desktop.extension.api.version=">= 0.3.3"\nCOPY metadata.json /\nCOPY ui /ui\nCOPY tools /tools\n');
     await buildImage(engine, ctx, 'dext-test/ui-only:0.1.0');
     const r = await dext(['install', 'dext-test/ui-only:0.1.0']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await projectContainers(engine, 'dext-test_ui-only-desktop-extension'), []);
+    // A host binary directory comes whole, modes kept.
+    const tools = path.join(st.data, 'dext/extensions/dext-test_ui-only/root/tools');
+    assert.equal(fs.statSync(path.join(tools, 'run.sh')).mode & 0o777, 0o755);
+    assert.equal(fs.statSync(path.join(tools, 'lib/app.properties')).mode & 0o777, 0o640);
     const row = JSON.parse((await dext(['ls', '--json'])).stdout).find((e) => e.name === 'dext-test_ui-only');
     assert.equal(row.vm, null);
     const d = await startDext(['dext-test/ui-only:0.1.0'], { env, timeoutMs: 60000 });
