@@ -479,3 +479,52 @@ void dext_docker_free(struct dext_docker *d)
     free(d->unix_path);
     free(d);
 }
+
+void dext_docker_demux_feed(struct dext_docker_demux *m, const char *p, size_t n,
+                            void (*out)(void *data, int fd, const char *p, size_t n), void *data)
+{
+    while (n) {
+        if (m->left == 0) {
+            size_t take = 8 - m->head_len < n ? 8 - m->head_len : n;
+            memcpy(m->head + m->head_len, p, take);
+            m->head_len += take;
+            p += take;
+            n -= take;
+            if (m->head_len < 8)
+                return;
+            m->head_len = 0;
+            m->fd = m->head[0] == 2 ? 2 : 1;
+            m->left = (size_t)m->head[4] << 24 | (size_t)m->head[5] << 16 |
+                      (size_t)m->head[6] << 8 | m->head[7];
+            continue;
+        }
+        size_t take = m->left < n ? m->left : n;
+        out(data, m->fd, p, take);
+        m->left -= take;
+        p += take;
+        n -= take;
+    }
+}
+
+static const char *service_of(json_t *c)
+{
+    return json_string_value(
+        json_object_get(json_object_get(c, "Labels"), "com.docker.compose.service"));
+}
+
+json_t *dext_docker_first_service(json_t *list, const char *image)
+{
+    json_t *c, *best = NULL;
+    size_t i;
+
+    json_array_foreach(list, i, c)
+    {
+        const char *img = json_string_value(json_object_get(c, "Image"));
+        const char *svc = service_of(c), *best_svc = best ? service_of(best) : NULL;
+        if (image && img && strcmp(img, image) == 0)
+            return c;
+        if (!best || (svc && best_svc && strcmp(svc, best_svc) < 0))
+            best = c;
+    }
+    return best;
+}

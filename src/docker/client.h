@@ -7,6 +7,7 @@
  * callbacks are called with -ECANCELED). */
 #pragma once
 
+#include <jansson.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -52,3 +53,20 @@ void dext_docker_call_resume(struct dext_docker_call *call);
 void dext_docker_call_cancel(struct dext_docker_call *call);
 
 void dext_docker_free(struct dext_docker *d);
+
+/* The multiplexed output of a container without a terminal (exec start, logs):
+ * frames of an 8-byte header (stream: 1 stdout, 2 stderr; 3 bytes zero; a
+ * big-endian 32-bit length) and the payload. Pure; fed any split of the bytes. */
+struct dext_docker_demux {
+    unsigned char head[8];
+    size_t head_len;
+    size_t left; /* payload bytes still to come in the current frame */
+    int fd;      /* 1 or 2 */
+};
+void dext_docker_demux_feed(struct dext_docker_demux *m, const char *p, size_t n,
+                            void (*out)(void *data, int fd, const char *p, size_t n), void *data);
+
+/* Of a /containers/json list, the container of an extension's first service: the
+ * one running @image, else the first by compose service name. Borrowed from
+ * @list; NULL when it is empty. Pure. */
+json_t *dext_docker_first_service(json_t *list, const char *image);

@@ -216,27 +216,12 @@ int dext_engine_state(struct dext_engine *e, const char *name, int *ret_running,
 int dext_engine_first_container(struct dext_engine *e, const char *name, const char *image,
                                 char **ret_id)
 {
-    json_t *list = NULL, *c, *best = NULL;
-    const char *best_service = NULL;
-    size_t i;
+    json_t *list = NULL, *best;
     int r = list_project(e, name, &list);
 
     if (r < 0)
         return r;
-    json_array_foreach(list, i, c)
-    {
-        const char *img = json_string_value(json_object_get(c, "Image"));
-        const char *svc = json_string_value(
-            json_object_get(json_object_get(c, "Labels"), "com.docker.compose.service"));
-        if (image && img && strcmp(img, image) == 0) {
-            best = c;
-            break;
-        }
-        if (!best || (svc && best_service && strcmp(svc, best_service) < 0)) {
-            best = c;
-            best_service = svc;
-        }
-    }
+    best = dext_docker_first_service(list, image);
     r = -ENOENT;
     if (best && json_string_value(json_object_get(best, "Id"))) {
         *ret_id = xstrdup(json_string_value(json_object_get(best, "Id")));
@@ -1183,38 +1168,20 @@ char *dext_engine_image_label(struct dext_engine *e, const char *ref, const char
 /* ---- logs ---- */
 
 struct logs {
-    unsigned char head[8];
-    size_t head_len, left;
-    int fd;
+    struct dext_docker_demux demux;
     bool done;
     int status, err;
 };
 
+static void logs_out(void *data, int fd, const char *p, size_t n)
+{
+    fwrite(p, 1, n, fd == 2 ? stderr : stdout);
+}
+
 static void on_logs_data(void *data, const char *p, size_t n)
 {
     struct logs *l = data;
-
-    while (n) {
-        if (l->left == 0) {
-            size_t take = 8 - l->head_len < n ? 8 - l->head_len : n;
-            memcpy(l->head + l->head_len, p, take);
-            l->head_len += take;
-            p += take;
-            n -= take;
-            if (l->head_len == 8) {
-                l->head_len = 0;
-                l->fd = l->head[0] == 2 ? STDERR_FILENO : STDOUT_FILENO;
-                l->left = (size_t)l->head[4] << 24 | (size_t)l->head[5] << 16 |
-                          (size_t)l->head[6] << 8 | l->head[7];
-            }
-            continue;
-        }
-        size_t take = l->left < n ? l->left : n;
-        fwrite(p, 1, take, l->fd == STDERR_FILENO ? stderr : stdout);
-        l->left -= take;
-        p += take;
-        n -= take;
-    }
+    dext_docker_demux_feed(&l->demux, p, n, logs_out, l);
 }
 
 static void on_logs_end(void *data, int status, const char *body, size_t len, int err,

@@ -27,10 +27,7 @@ struct eexec {
     dext_proc_output_cb on_output;
     dext_proc_exit_cb on_exit;
     void *data;
-    unsigned char head[8]; /* a frame header being read */
-    size_t head_len;
-    size_t frame_left;
-    int frame_fd;
+    struct dext_docker_demux demux;
     unsigned pending; /* requests in flight: each holds a reference */
     bool retried;     /* the container was looked up again once */
     bool exited, freed, paused, kill_asked;
@@ -113,31 +110,18 @@ static void on_inspect(void *data, int status, const char *body, size_t len, int
     json_decref(o);
 }
 
-static void on_frame_data(void *data, const char *p, size_t n)
+static void frame_out(void *data, int fd, const char *p, size_t n)
 {
     struct eexec *x = data;
 
-    while (n && !x->freed) {
-        if (x->frame_left == 0) {
-            size_t take = 8 - x->head_len < n ? 8 - x->head_len : n;
-            memcpy(x->head + x->head_len, p, take);
-            x->head_len += take;
-            p += take;
-            n -= take;
-            if (x->head_len < 8)
-                return;
-            x->head_len = 0;
-            x->frame_fd = x->head[0] == 2 ? 2 : 1;
-            x->frame_left = (size_t)x->head[4] << 24 | (size_t)x->head[5] << 16 |
-                            (size_t)x->head[6] << 8 | x->head[7];
-            continue;
-        }
-        size_t take = x->frame_left < n ? x->frame_left : n;
-        x->on_output(x->data, x->frame_fd, p, take);
-        x->frame_left -= take;
-        p += take;
-        n -= take;
-    }
+    if (!x->freed)
+        x->on_output(x->data, fd, p, n);
+}
+
+static void on_frame_data(void *data, const char *p, size_t n)
+{
+    struct eexec *x = data;
+    dext_docker_demux_feed(&x->demux, p, n, frame_out, x);
 }
 
 static void on_stream_end(void *data, int status, const char *body, size_t len, int err,
@@ -238,8 +222,7 @@ static void on_listed(void *data, int status, const char *body, size_t len, int 
                       const char *msg)
 {
     struct eexec *x = data;
-    json_t *list, *c, *best = NULL;
-    size_t i;
+    json_t *list, *best;
 
     if (!returned(x))
         return;
@@ -248,22 +231,7 @@ static void on_listed(void *data, int status, const char *body, size_t len, int 
         return;
     }
     list = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    json_array_foreach(list, i, c)
-    {
-        const char *img = json_string_value(json_object_get(c, "Image"));
-        const char *svc = json_string_value(
-            json_object_get(json_object_get(c, "Labels"), "com.docker.compose.service"));
-        const char *best_svc =
-            best ? json_string_value(json_object_get(json_object_get(best, "Labels"),
-                                                     "com.docker.compose.service"))
-                 : NULL;
-        if (img && strcmp(img, x->t->image) == 0) {
-            best = c;
-            break;
-        }
-        if (!best || (svc && best_svc && strcmp(svc, best_svc) < 0))
-            best = c;
-    }
+    best = dext_docker_first_service(list, x->t->image);
     if (!best) {
         json_decref(list);
         fail(x, "the extension's backend container is not running");
