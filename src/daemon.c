@@ -12,12 +12,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "api/hub.h"
 #include "api/site.h"
 #include "base/cleanup.h"
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/parse-util.h"
 #include "base/xalloc.h"
+#include "devloop.h"
 #include "ext/load.h"
 #include "ext/store.h"
 #include "runtime/process.h"
@@ -28,6 +30,8 @@ struct dext_daemon {
     struct dext_store store;
     struct dext_site *site;
     struct dext_proc_rt *rt;
+    struct dext_hub *hub;         /* dext's own origin: file chooser and views */
+    struct dext_devloop *devloop; /* UI reloads, ui-source changes */
     char name[DEXT_STORE_NAME_MAX + 1];
     bool stopping;
 };
@@ -50,8 +54,12 @@ static void on_restart(void *data)
 
 static void close_all(struct dext_daemon *d)
 {
+    dext_devloop_free(d->devloop);
+    d->devloop = NULL;
     dext_site_free(d->site);
     d->site = NULL;
+    dext_hub_free(d->hub);
+    d->hub = NULL;
     dext_proc_rt_free(d->rt);
     d->rt = NULL;
     uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -76,8 +84,12 @@ static void on_signal(uv_signal_t *h, int sig)
     d->stopping = true;
     log_info("signal %d: stopping", sig);
     /* Stop taking requests at once; the backend gets its grace period. */
+    dext_devloop_free(d->devloop);
+    d->devloop = NULL;
     dext_site_free(d->site);
     d->site = NULL;
+    dext_hub_free(d->hub);
+    d->hub = NULL;
     if (d->rt)
         dext_proc_rt_stop(d->rt, on_backend_stopped, d);
     else
@@ -108,7 +120,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
     struct dext_daemon d = {0};
     _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *meta = NULL;
     _cleanup_free_ char *root = NULL, *image = NULL, *guest = NULL, *sock = NULL, *log = NULL,
-                        *url = NULL;
+                        *url = NULL, *ui_dir = NULL;
     struct dext_meta_problems problems = {0};
     const char *socket_name;
     char **argv;
@@ -139,9 +151,14 @@ int dext_daemon_run(const struct dext_run_opts *o)
         return r;
     }
     image = image_for(meta, d.name);
-    r = dext_store_add(&d.store,
-                       &(struct dext_store_entry){
-                           .name = d.name, .kind = (char *)"dir", .root = root, .image = image});
+    struct dext_store_entry old = {0};
+    if (dext_store_get(&d.store, d.name, &old) < 0)
+        old = (struct dext_store_entry){0};
+    r = dext_store_add(&d.store, &(struct dext_store_entry){.name = d.name,
+                                                            .kind = (char *)"dir",
+                                                            .root = root,
+                                                            .image = image,
+                                                            .ui_source = old.ui_source});
     if (r < 0) {
         fprintf(stderr, "dext: cannot record extension %s: %s\n", d.name, strerror(-r));
         goto out;
@@ -167,6 +184,11 @@ int dext_daemon_run(const struct dext_run_opts *o)
     r = uv_loop_init(&d.loop);
     if (r < 0)
         goto out;
+    r = dext_hub_new(&d.loop, &(struct dext_hub_config){.listen_host = o->listen_host}, &d.hub);
+    if (r < 0) {
+        fprintf(stderr, "dext: cannot listen for dext's own pages: %s\n", uv_strerror(r));
+        goto out_loop;
+    }
     r = dext_site_new(&d.loop,
                       &(struct dext_site_config){
                           .name = d.name,
@@ -178,6 +200,9 @@ int dext_daemon_run(const struct dext_run_opts *o)
                           .self_exe = o->self_exe,
                           .listen_host = o->listen_host ? o->listen_host : "127.0.0.1",
                           .port = o->port,
+                          .hub = d.hub,
+                          .dev_url = old.ui_source,
+                          .reload = true,
                       },
                       &d.site);
     if (r < 0) {
@@ -217,6 +242,9 @@ int dext_daemon_run(const struct dext_run_opts *o)
         dext_backend_set_status_cb(dext_site_backend(d.site), no_backend_status, NULL);
     }
 
+    ui_dir = xasprintf("%s/%s", root, meta->has_ui ? meta->ui_root : "");
+    if (dext_devloop_new(&d.loop, &d.store, d.name, ui_dir, true, &d.site, &d.devloop) < 0)
+        log_warn("cannot watch %s for changes: pages will not reload by themselves", ui_dir);
     (void)uv_signal_init(&d.loop, &d.sigint);
     (void)uv_signal_init(&d.loop, &d.sigterm);
     d.sigint.data = d.sigterm.data = &d;
@@ -237,11 +265,14 @@ int dext_daemon_run(const struct dext_run_opts *o)
 out_site:
     dext_site_free(d.site);
     d.site = NULL;
+    dext_hub_free(d.hub);
+    d.hub = NULL;
 out_loop:
     /* Let every close callback run before the loop goes. */
     (void)uv_run(&d.loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&d.loop);
 out:
+    dext_store_entry_done(&old);
     if (sock)
         (void)unlink(sock);
     dext_store_done(&d.store);
