@@ -222,8 +222,11 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
         .reload = true,
     };
 
+    bool fresh;
+
     origin_load(&sv->store, x->name, &saved_port, install_id);
-    if (!install_id[0] && new_install_id(install_id) < 0)
+    fresh = !install_id[0];
+    if (fresh && new_install_id(install_id) < 0)
         return -EIO;
     cfg.port = saved_port;
     r = dext_site_new(&sv->loop, &cfg, &x->site);
@@ -237,7 +240,7 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
     }
     if (r < 0)
         return r;
-    if (dext_site_port(x->site) != saved_port)
+    if (fresh || dext_site_port(x->site) != saved_port)
         (void)origin_save(&sv->store, x->name, dext_site_port(x->site), install_id);
     dext_site_set_limits(x->site, &(struct dext_http_limits){
                                       .head_timeout_ms = env_u64("DEXT_HEAD_TIMEOUT_MS"),
