@@ -102,7 +102,7 @@ int dext_devsrc_parse_url(const char *url, char *ret_ip, int *ret_port, const ch
         }
         (void)snprintf(ret_ip, 48, "%s", host);
     }
-    if (*end == '#' || *end == '?') {
+    if (strpbrk(end, "?#")) {
         (void)snprintf(why, 160, "the dev server URL takes no query or fragment");
         return -EINVAL;
     }

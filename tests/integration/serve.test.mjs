@@ -1,0 +1,203 @@
+// `dext serve` and `dext dev` on the command line: help, exit codes, one-line errors,
+// backends of every installed extension, removal while serving, dext's own origin.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { runDext, tmpState, makeExt, serviceMeta, startDext, request, FIXTURE, alive, waitFor } from './lib.mjs';
+
+const serve = (st, args = []) => startDext(args, { env: st.env, verb: 'serve' });
+
+test('help for serve and dev', async () => {
+  const h = await runDext(['--help']);
+  assert.match(h.stdout, /\bserve \[--port N\]/);
+  assert.match(h.stdout, /dev ui-source NAME URL/);
+  assert.match(h.stdout, /dev reset NAME/);
+  for (const args of [['serve', '--help'], ['dev', '--help'], ['dev', 'ui-source', '--help'], ['dev', 'reset', '-h']]) {
+    const r = await runDext(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, new RegExp(`^Usage: dext ${args[0]}`), args.join(' '));
+  }
+});
+
+test('usage errors exit 2 and say what is wrong', async () => {
+  const cases = [
+    [['serve', 'extra'], /unexpected argument 'extra'/],
+    [['serve', '--port'], /--port needs a value/],
+    [['serve', '--port', '99999'], /bad port '99999'/],
+    [['serve', '--host', '0.0.0.0'], /loopback/],
+    [['dev'], /dev needs ui-source or reset/],
+    [['dev', 'frob'], /unknown dev command 'frob'/],
+    [['dev', 'ui-source', 'x'], /needs NAME URL/],
+    [['dev', 'reset'], /needs NAME/],
+    [['dev', 'reset', 'a', 'b'], /needs NAME/],
+    [['dev', 'ui-source', 'x', 'ftp://localhost/'], /must start with http:\/\//],
+    [['dev', 'ui-source', 'x', 'http://example.com:3000'], /must run on this machine/],
+    [['dev', 'ui-source', 'x', 'http://localhost:0'], /bad port/],
+    [['dev', 'ui-source', 'x', 'http://localhost:3000/?a=b'], /no query/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runDext(args);
+    assert.equal(r.code, 2, `dext ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.split('\n')[0], re, args.join(' '));
+  }
+});
+
+test('dev ui-source and reset record the dev server; unknown names exit 1', async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'uiext', serviceMeta());
+  assert.equal((await runDext(['install', dir], { env: st.env })).code, 0);
+  const rec = path.join(st.data, 'dext/extensions/uiext/ext.json');
+  const set = await runDext(['dev', 'ui-source', 'uiext', 'http://[::1]:5173/app/'], { env: st.env });
+  assert.equal(set.code, 0, set.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(rec, 'utf8')).ui_source, 'http://[::1]:5173/app/');
+  // dext run keeps it, and prints the dev server's path as the page to open.
+  const d = await startDext([dir, '--backend-cmd', FIXTURE, '--socket-name', 'backend.sock'], { env: st.env });
+  assert.equal(d.entry, '/app/');
+  await d.stop();
+  assert.equal(JSON.parse(fs.readFileSync(rec, 'utf8')).ui_source, 'http://[::1]:5173/app/');
+  const reset = await runDext(['dev', 'reset', 'uiext'], { env: st.env });
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(rec, 'utf8')).ui_source, undefined);
+  for (const args of [['dev', 'ui-source', 'nope', 'http://localhost:3000'], ['dev', 'reset', 'nope']]) {
+    const r = await runDext(args, { env: st.env });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "dext: no installed extension named 'nope'\n");
+  }
+});
+
+test('serve: a taken port exits 1 with the reason', async () => {
+  const st = tmpState();
+  const busy = net.createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  const r = await runDext(['serve', '--port', String(busy.address().port)], { env: st.env });
+  busy.close();
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot serve the dashboard on port \d+: address already in use/);
+});
+
+test('serve runs every backend, survives a broken extension, lets dext rm take one away', async () => {
+  const st = tmpState();
+  const meta = (title) => ({
+    ui: { 'dashboard-tab': { title, root: '/ui', src: 'index.html' } },
+    vm: { image: 'test/ext:1.0.0', exposes: { socket: 'backend.sock' }, 'x-dext-command': [FIXTURE, '--socket-name', 'backend.sock'] },
+  });
+  const one = makeExt(st.dir, 'one', meta('One'));
+  const two = makeExt(st.dir, 'two', meta('Two'));
+  const bad = makeExt(st.dir, 'bad', meta('Bad'));
+  for (const dir of [one, two, bad]) assert.equal((await runDext(['install', dir], { env: st.env })).code, 0);
+  fs.writeFileSync(path.join(bad, 'metadata.json'), '{"ui": ');
+  const d = await serve(st);
+  try {
+    assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/\?dext-secret=[0-9a-f]{32}$/);
+    const listRes = await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' });
+    assert.equal(listRes.status, 200);
+    const list = JSON.parse(listRes.text);
+    assert.deepEqual(list.map((e) => e.name).sort(), ['bad', 'one', 'two']);
+    const broken = list.find((e) => e.name === 'bad');
+    assert.equal(broken.url, null);
+    assert.match(broken.error, /not a valid extension: metadata\.json:1/);
+    // Each served extension answers at its own port, with its backend behind it.
+    for (const name of ['one', 'two']) {
+      const e = list.find((x) => x.name === name);
+      const u = new URL(e.url);
+      const secret = u.searchParams.get('dext-secret');
+      const hello = await waitFor(async () => {
+        const r = await request(Number(u.port), { path: '/__dext/vm/service/hello', secret });
+        return r.status === 200 && r;
+      }, { what: `${name}'s backend` });
+      assert.match(hello.text, /hello/i);
+    }
+    const ls = JSON.parse((await runDext(['ls', '--json'], { env: st.env })).stdout);
+    const running = ls.filter((e) => e.vm?.state === 'running').map((e) => e.name).sort();
+    assert.deepEqual(running, ['one', 'two']);
+    const backendOne = JSON.parse(fs.readFileSync(path.join(st.run, 'dext/serving/one.json'), 'utf8')).backend_pid;
+    assert.ok(alive(backendOne));
+
+    // dext rm while serving: that backend stops, dext serve and the others go on.
+    const rm = await runDext(['rm', 'one'], { env: st.env });
+    assert.equal(rm.code, 0, rm.stderr);
+    await waitFor(() => !alive(backendOne), { what: 'the removed extension\'s backend to stop' });
+    assert.ok(alive(d.pid));
+    const after = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' })).text);
+    assert.deepEqual(after.map((e) => e.name).sort(), ['bad', 'two']);
+  } finally {
+    await d.stop();
+  }
+  assert.deepEqual(fs.readdirSync(path.join(st.run, 'dext/serving')), [], 'no serving records left');
+});
+
+test('dext\'s own origin: secret, Host and Origin checks', async () => {
+  const st = tmpState();
+  const d = await serve(st);
+  try {
+    const page = await request(d.port, { path: '/' });
+    assert.equal(page.status, 401);
+    const withSecret = await request(d.port, { path: '/?dext-secret=' + d.secret });
+    assert.equal(withSecret.status, 200);
+    assert.match(withSecret.headers['set-cookie'][0], new RegExp(`^dext-${d.port}=${d.secret}; Path=/; HttpOnly; SameSite=Strict`));
+    assert.match(withSecret.headers['content-security-policy'], /frame-ancestors 'self'/);
+    const cookie = await request(d.port, { path: '/', headers: { Cookie: `dext-${d.port}=${d.secret}` } });
+    assert.equal(cookie.status, 200);
+    const wrong = await request(d.port, { path: '/?dext-secret=' + '0'.repeat(32) });
+    assert.equal(wrong.status, 401);
+    const api = await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', body: '{}', headers: { Cookie: `dext-${d.port}=${d.secret}` } });
+    assert.equal(api.status, 401, 'the cookie alone opens no API');
+    const host = await request(d.port, { path: '/', secret: d.secret, host: `attacker.example:${d.port}` });
+    assert.equal(host.status, 403);
+    const origin = await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}', headers: { Origin: 'http://attacker.example' } });
+    assert.equal(origin.status, 403);
+    const site = await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}', headers: { 'Sec-Fetch-Site': 'cross-site' } });
+    assert.equal(site.status, 401);
+    const view = await request(d.port, { path: '/__dext/view?t=' + 'a'.repeat(32) });
+    assert.equal(view.status, 404);
+    const viewData = await request(d.port, { method: 'POST', path: '/__dext/view/data', body: JSON.stringify({ t: 'a'.repeat(32), what: 'list' }) });
+    assert.equal(viewData.status, 403);
+    const junk = await request(d.port, { method: 'POST', path: '/__dext/chooser/list', body: 'not json' });
+    assert.equal(junk.status, 400);
+    assert.equal((await request(d.port, { path: '/__dext/nothing', secret: d.secret })).status, 404);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('dext run answers navigate and dialog calls through dext\'s own origin', async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'navext', serviceMeta());
+  const d = await startDext([dir, '--backend-cmd', FIXTURE, '--socket-name', 'backend.sock'], { env: st.env });
+  try {
+    const call = (route, body) => request(d.port, { method: 'POST', path: '/__dext/' + route, secret: d.secret, body: JSON.stringify(body) });
+    const list = await call('navigate', { view: 'containers' });
+    assert.equal(list.status, 200);
+    const u = new URL(JSON.parse(list.text).url);
+    assert.notEqual(Number(u.port), d.port);
+    assert.equal(u.pathname, '/__dext/view');
+    const viewPage = await request(Number(u.port), { path: u.pathname + u.search });
+    assert.equal(viewPage.status, 200);
+    assert.match(viewPage.headers['content-security-policy'], new RegExp(`frame-ancestors http://127\\.0\\.0\\.1:${d.port} `));
+    const unknown = await call('navigate', { view: 'nonsense' });
+    assert.equal(unknown.status, 400);
+    const badId = await call('navigate', { view: 'container', id: '../../etc' });
+    assert.equal(badId.status, 400);
+    assert.match(JSON.parse(badId.text).error, /id must be/);
+    const badProps = await call('dialog/open', { properties: 'openFile' });
+    assert.equal(badProps.status, 400);
+    // The secret is needed for these as for every API call.
+    const noSecret = await request(d.port, { method: 'POST', path: '/__dext/navigate', body: '{"view":"images"}' });
+    assert.equal(noSecret.status, 401);
+    // A pending chooser's caller leaving frees it; dext keeps answering.
+    const opened = JSON.parse((await call('dialog/open', {})).text);
+    const sock = net.connect(d.port, '127.0.0.1');
+    const body = JSON.stringify({ id: opened.id });
+    sock.write(`POST /__dext/dialog/wait HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nX-Dext-Secret: ${d.secret}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 200));
+    sock.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await call('dialog/wait', { id: opened.id });
+    assert.equal(again.status, 404, 'the chooser went with its caller');
+  } finally {
+    await d.stop();
+  }
+});
