@@ -184,7 +184,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
     r = uv_loop_init(&d.loop);
     if (r < 0)
         goto out;
-    r = dext_hub_new(&d.loop, &(struct dext_hub_config){.listen_host = o->listen_host}, &d.hub);
+    r = dext_hub_new(&d.loop, &(struct dext_hub_config){0}, &d.hub);
     if (r < 0) {
         fprintf(stderr, "dext: cannot listen for dext's own pages: %s\n", uv_strerror(r));
         goto out_loop;

@@ -74,6 +74,7 @@ struct dext_hub {
     char cookie_name[32];
     char hosts[3][48];
     char origin[64];
+    char url_host[48]; /* the address in the URLs dext gives out */
     dext_hub_list_cb list;
     dext_hub_icon_cb icon;
     void *data;
@@ -346,7 +347,8 @@ static void on_dialog_open(void *data, struct dext_http_conn *c, json_t *body)
     ch->next = h->choosers;
     h->choosers = ch;
     h->n_choosers++;
-    (void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/__dext/chooser?t=%s", h->port, ch->id);
+    (void)snprintf(url, sizeof(url), "http://%s:%d/__dext/chooser?t=%s", h->url_host, h->port,
+                   ch->id);
     respond_json(c, 200, json_pack("{s:s, s:s}", "id", ch->id, "url", url));
 }
 
@@ -521,20 +523,20 @@ static void on_chooser_list(void *data, struct dext_http_conn *c, json_t *body)
 {
     struct dext_hub *h = data;
     struct chooser *ch = chooser_auth(h, c, body);
-    const char *p = json_string_value(json_object_get(body, "path"));
+    json_t *jp = json_object_get(body, "path");
+    const char *p = json_string_value(jp);
     const char *home = getenv("HOME");
     struct listing *l;
 
     if (!ch)
         return;
+    if ((jp && !json_is_string(jp) && !json_is_null(jp)) ||
+        (p && (strlen(p) != json_string_length(jp) || strlen(p) >= PATH_MAX))) {
+        dext_http_respond_error(c, 400, "path: expected a path");
+        return;
+    }
     if (!p || !*p)
         p = home && *home ? home : "/";
-    if (strlen(p) >= PATH_MAX || strlen(p) != json_string_length(json_object_get(body, "path"))) {
-        if (json_object_get(body, "path")) {
-            dext_http_respond_error(c, 400, "bad path");
-            return;
-        }
-    }
     l = xcalloc(1, sizeof(*l));
     l->hub = h;
     l->conn = c;
@@ -739,7 +741,7 @@ static void on_engine(void *data, int status, const char *body, size_t len, int 
         if (!v) {
             dext_http_respond_error(c, 500, "no randomness for a view ticket");
         } else {
-            (void)snprintf(text, sizeof(text), "http://127.0.0.1:%d/__dext/view?t=%s",
+            (void)snprintf(text, sizeof(text), "http://%s:%d/__dext/view?t=%s", ec->hub->url_host,
                            ec->hub->port, v->token);
             respond_json(c, 200, json_pack("{s:s}", "url", text));
         }
@@ -807,8 +809,8 @@ static void on_navigate(void *data, struct dext_http_conn *c, json_t *body)
             dext_http_respond_error(c, 500, "no randomness for a view ticket");
             return;
         }
-        (void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/__dext/view?t=%s", hr->hub->port,
-                       v->token);
+        (void)snprintf(url, sizeof(url), "http://%s:%d/__dext/view?t=%s", hr->hub->url_host,
+                       hr->hub->port, v->token);
         respond_json(c, 200, json_pack("{s:s}", "url", url));
         return;
     }
@@ -1054,6 +1056,7 @@ static void on_sweep(uv_timer_t *t)
 int dext_hub_new(uv_loop_t *loop, const struct dext_hub_config *cfg, struct dext_hub **ret)
 {
     struct dext_hub *h = xcalloc(1, sizeof(*h));
+    const char *host;
     int r;
 
     h->loop = loop;
@@ -1069,11 +1072,18 @@ int dext_hub_new(uv_loop_t *loop, const struct dext_hub_config *cfg, struct dext
         return r;
     }
     h->port = dext_http_server_port(h->server);
+    /* URLs name the address listened on (127.0.0.1 unless told otherwise). */
+    host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
+    if (strchr(host, ':'))
+        (void)snprintf(h->url_host, sizeof(h->url_host), "[%s]", host);
+    else
+        (void)snprintf(h->url_host, sizeof(h->url_host), "%s", host);
     (void)snprintf(h->cookie_name, sizeof(h->cookie_name), "dext-%d", h->port);
-    (void)snprintf(h->hosts[0], sizeof(h->hosts[0]), "127.0.0.1:%d", h->port);
+    (void)snprintf(h->hosts[0], sizeof(h->hosts[0]), "%s:%d", h->url_host, h->port);
     (void)snprintf(h->hosts[1], sizeof(h->hosts[1]), "localhost:%d", h->port);
-    (void)snprintf(h->hosts[2], sizeof(h->hosts[2]), "[::1]:%d", h->port);
-    (void)snprintf(h->origin, sizeof(h->origin), "http://127.0.0.1:%d", h->port);
+    (void)snprintf(h->hosts[2], sizeof(h->hosts[2]), "%s:%d",
+                   strcmp(h->url_host, "[::1]") == 0 ? "127.0.0.1" : "[::1]", h->port);
+    (void)snprintf(h->origin, sizeof(h->origin), "http://%s:%d", h->url_host, h->port);
     (void)uv_timer_init(loop, &h->sweep);
     h->sweep.data = h;
     (void)uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -1089,7 +1099,7 @@ int dext_hub_port(const struct dext_hub *h)
 
 char *dext_hub_url(const struct dext_hub *h)
 {
-    return xasprintf("http://127.0.0.1:%d/?dext-secret=%s", h->port, h->secret);
+    return xasprintf("http://%s:%d/?dext-secret=%s", h->url_host, h->port, h->secret);
 }
 
 static void on_sweep_closed(uv_handle_t *handle)

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BASE_TAG, buildBaseImage, docker, engineUnavailable, startEngine } from './engine.mjs';
-import { tmpState, makeExt, serviceMeta, startDext } from '../integration/lib.mjs';
+import { tmpState, makeExt, serviceMeta, startDext, runDext } from '../integration/lib.mjs';
 import { launch } from '../browser/browser.mjs';
 
 const skip = engineUnavailable();
@@ -158,5 +158,35 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
     await f.waitForSelector('#logs');
     await closeView();
     assert.equal(await page.evaluate(() => window.ddClient.desktopUI.navigate.viewDevEnvironments()), undefined);
+  });
+
+  test('dext serve: the dashboard\'s Containers and Images views read the same engine', async () => {
+    const st = tmpState();
+    const dir = makeExt(st.dir, 'listed', serviceMeta());
+    assert.equal((await runDext(['install', dir], { env: st.env })).code, 0);
+    const sv = await startDext([], { env: { ...st.env, DOCKER_HOST: engine.dockerHost }, verb: 'serve' });
+    try {
+      const dash = await browser.ctx.newPage();
+      await dash.goto(sv.url);
+      await dash.waitForSelector('li.ext[data-name="listed"]');
+      const [tab] = await Promise.all([browser.ctx.waitForEvent('page'), dash.click('#nav-containers')]);
+      await tab.waitForSelector('#list tbody tr');
+      assert.equal(new URL(tab.url()).origin, new URL(sv.url).origin);
+      assert.equal(await tab.textContent('#view-title'), 'Containers');
+      const names = await tab.$$eval('#list tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+      assert.ok(names.includes('dext-nav-logger'));
+      await tab.click('text=dext-nav-logger');
+      await tab.waitForSelector('#logs');
+      await tab.click('nav button[data-tab="stats"]');
+      await tab.waitForSelector('#stat-cpu');
+      await tab.close();
+      const [imgs] = await Promise.all([browser.ctx.waitForEvent('page'), dash.click('#nav-images')]);
+      await imgs.waitForSelector('#list tbody tr');
+      assert.ok((await imgs.$$eval('#list tbody tr td:first-child', (t) => t.map((x) => x.textContent))).includes(BASE_TAG));
+      await imgs.close();
+      await dash.close();
+    } finally {
+      await sv.stop();
+    }
   });
 });
