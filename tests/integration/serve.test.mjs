@@ -201,3 +201,95 @@ test('dext run answers navigate and dialog calls through dext\'s own origin', as
     await d.stop();
   }
 });
+
+test('a UI from a dev server: statuses, redirects and types pass through; HTML gets ddClient; limits hold', async () => {
+  const http = await import('node:http');
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'devsrc', serviceMeta());
+  const seen = [];
+  const dev = http.createServer((req, res) => {
+    seen.push(req.url);
+    if (req.url === '/notfound') { res.writeHead(404, { 'Content-Type': 'text/plain' }); res.end('nothing here'); return; }
+    if (req.url === '/redir') { res.writeHead(302, { Location: '/elsewhere', 'Set-Cookie': 'dev=1' }); res.end(); return; }
+    if (req.url === '/data.json') { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"a":1}'); return; }
+    if (req.url === '/bighead') { res.writeHead(200, { 'X-Big': 'x'.repeat(70 * 1024) }); res.end('x'); return; }
+    if (req.url === '/split') { req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort'); return; }
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.write('<!doctype html><html><head><title>dev</title></head>');
+    setTimeout(() => res.end('<body><p>chunked</p></body></html>'), 20);
+  });
+  await new Promise((r) => dev.listen(0, '127.0.0.1', r));
+  try {
+    assert.equal((await runDext(['install', dir], { env: st.env })).code, 0);
+    const url = `http://127.0.0.1:${dev.address().port}/start/`;
+    assert.equal((await runDext(['dev', 'ui-source', 'devsrc', url], { env: st.env })).code, 0);
+    const d = await startDext([dir, '--backend-cmd', FIXTURE, '--socket-name', 'backend.sock'], { env: st.env });
+    try {
+      const get = (p) => request(d.port, { path: p, secret: d.secret });
+      const page = await get('/start/?dext-secret=' + d.secret + '&q=1');
+      assert.equal(page.status, 200);
+      assert.match(page.text, /^<!doctype html><html><head><script>window\.__dextConfig=/);
+      assert.match(page.text, /<p>chunked<\/p><\/body><\/html>$/);
+      assert.equal(seen.at(-1), '/start/', 'the query that carried the secret is not sent on');
+      await get('/start/?q=2');
+      assert.equal(seen.at(-1), '/start/?q=2', 'any other query is');
+      const nf = await get('/notfound');
+      assert.deepEqual([nf.status, nf.headers['content-type'], nf.text], [404, 'text/plain', 'nothing here']);
+      assert.equal(nf.headers['x-dext-error'], undefined);
+      const redir = await get('/redir');
+      assert.equal(redir.status, 302);
+      assert.equal(redir.headers.location, '/elsewhere');
+      assert.equal(redir.headers['set-cookie'], undefined, 'the dev server sets no cookie on the extension\'s origin');
+      const json = await get('/data.json');
+      assert.deepEqual([json.status, json.headers['content-type'], json.text], [200, 'application/json', '{"a":1}']);
+      const big = await get('/bighead');
+      assert.equal(big.status, 502);
+      assert.match(JSON.parse(big.text).error, /the dev server's answer/);
+      const split = await get('/split');
+      assert.equal(split.status, 502);
+      assert.match(JSON.parse(split.text).error, /closed the connection early|the dev server's answer/);
+      assert.equal((await request(d.port, { path: '/start/' })).status, 401, 'no secret, no page');
+      // dext is still fine after all that.
+      assert.equal((await get('/data.json')).status, 200);
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    dev.close();
+  }
+});
+
+test('file choosers are bounded: 16 waiting at once, unwaited ones make room', async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'many', serviceMeta());
+  const d = await startDext([dir, '--backend-cmd', FIXTURE, '--socket-name', 'backend.sock'], { env: st.env });
+  const socks = [];
+  try {
+    const open = () => request(d.port, { method: 'POST', path: '/__dext/dialog/open', secret: d.secret, body: '{}' });
+    // Unwaited ones: the oldest goes when a 17th comes.
+    const first = JSON.parse((await open()).text);
+    for (let i = 0; i < 16; i++) assert.equal((await open()).status, 200);
+    const hub = new URL(first.url);
+    assert.equal((await request(Number(hub.port), { path: hub.pathname + hub.search })).status, 404, 'the oldest was dropped');
+    // Waited ones stay; past 16 of them a new one is refused with 429.
+    for (let i = 0; i < 16; i++) {
+      const o = JSON.parse((await open()).text);
+      const body = JSON.stringify({ id: o.id });
+      const s = net.connect(d.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.write(`POST /__dext/dialog/wait HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nX-Dext-Secret: ${d.secret}\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n${body}`);
+      socks.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = await open();
+    assert.equal(refused.status, 429);
+    assert.match(JSON.parse(refused.text).error, /too many file choosers/);
+    socks.pop().destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await open()).status, 200, 'a caller that left made room');
+  } finally {
+    for (const s of socks) s.destroy();
+    await d.stop();
+  }
+});
