@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "devloop.h"
 #include "ext/load.h"
+#include "ext/origin.h"
 #include "ext/store.h"
 #include "runtime/process.h"
 
@@ -115,6 +116,18 @@ static char *image_for(const struct dext_ext_meta *m, const char *name)
     return xasprintf("local/%s:dev", name);
 }
 
+/* This install's id (made and kept on first use), so the page can tell its storage
+ * from what another extension left on the same port. */
+static void origin_id(const struct dext_store *st, const char *name, char *id)
+{
+    _cleanup_free_ char *dir = dext_store_ext_path(st, name);
+    int port;
+
+    dext_origin_load(dir, &port, id);
+    if (!id[0] && (dext_origin_new_id(id) < 0 || dext_origin_save(dir, port, id) < 0))
+        id[0] = '\0';
+}
+
 int dext_daemon_run(const struct dext_run_opts *o)
 {
     struct dext_daemon d = {0};
@@ -122,6 +135,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
     _cleanup_free_ char *root = NULL, *image = NULL, *guest = NULL, *sock = NULL, *log = NULL,
                         *url = NULL, *ui_dir = NULL;
     struct dext_meta_problems problems = {0};
+    char install_id[DEXT_INSTALL_ID_LEN + 1];
     const char *socket_name;
     char **argv;
     int r;
@@ -180,6 +194,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
         (void)unlink(sock); /* a stale socket from an earlier run */
     }
     log = dext_store_log_path(&d.store, d.name);
+    origin_id(&d.store, d.name, install_id);
 
     r = uv_loop_init(&d.loop);
     if (r < 0)
@@ -202,6 +217,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
                           .port = o->port,
                           .hub = d.hub,
                           .dev_url = old.ui_source,
+                          .install_id = install_id[0] ? install_id : NULL,
                           .reload = true,
                       },
                       &d.site);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -23,11 +22,10 @@
 #include "base/xalloc.h"
 #include "devloop.h"
 #include "ext/load.h"
+#include "ext/origin.h"
 #include "ext/store.h"
 #include "ext/watch.h"
 #include "runtime/process.h"
-
-#define ORIGIN_FILE "origin.json"
 
 struct served;
 
@@ -69,59 +67,6 @@ static uint64_t env_u64(const char *name)
     if (v && safe_atou64(v, &x) < 0)
         x = 0;
     return x;
-}
-
-/* ---- the extension's origin: a port and an install id, kept with its record ---- */
-
-static void origin_load(const struct dext_store *st, const char *name, int *ret_port,
-                        char *install_id)
-{
-    _cleanup_free_ char *dir = dext_store_ext_path(st, name);
-    _cleanup_free_ char *path = xasprintf("%s/" ORIGIN_FILE, dir);
-    _cleanup_free_ char *text = NULL;
-    json_t *o;
-    const char *id;
-
-    *ret_port = 0;
-    install_id[0] = '\0';
-    if (dext_read_file_at(AT_FDCWD, path, 4096, &text, NULL) < 0)
-        return;
-    o = json_loads(text, 0, NULL);
-    id = json_string_value(json_object_get(o, "install_id"));
-    if (json_integer_value(json_object_get(o, "port")) > 0 &&
-        json_integer_value(json_object_get(o, "port")) < 65536)
-        *ret_port = (int)json_integer_value(json_object_get(o, "port"));
-    if (id && strlen(id) == 32)
-        memcpy(install_id, id, 33);
-    json_decref(o);
-}
-
-static int origin_save(const struct dext_store *st, const char *name, int port,
-                       const char *install_id)
-{
-    _cleanup_free_ char *dir = dext_store_ext_path(st, name);
-    _cleanup_free_ char *path = xasprintf("%s/" ORIGIN_FILE, dir);
-    _cleanup_free_ char *text = NULL;
-    json_t *o = json_pack("{s:i, s:s}", "port", port, "install_id", install_id);
-
-    text = json_dumps(o, 0);
-    json_decref(o);
-    return dext_write_file_atomic(path, text, strlen(text), 0600);
-}
-
-static int new_install_id(char *out)
-{
-    unsigned char raw[16];
-    static const char hex[] = "0123456789abcdef";
-
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-        return -EIO;
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[32] = '\0';
-    return 0;
 }
 
 /* ---- one extension ---- */
@@ -205,7 +150,8 @@ static enum dext_backend_status no_backend_status(void *data, char *msg, size_t 
 static int served_site(struct served *x, const struct dext_store_entry *e)
 {
     struct serve *sv = x->sv;
-    char install_id[33];
+    char install_id[DEXT_INSTALL_ID_LEN + 1];
+    _cleanup_free_ char *ext_dir = dext_store_ext_path(&sv->store, x->name);
     int saved_port, r;
     struct dext_site_config cfg = {
         .name = x->name,
@@ -224,9 +170,9 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
 
     bool fresh;
 
-    origin_load(&sv->store, x->name, &saved_port, install_id);
+    dext_origin_load(ext_dir, &saved_port, install_id);
     fresh = !install_id[0];
-    if (fresh && new_install_id(install_id) < 0)
+    if (fresh && dext_origin_new_id(install_id) < 0)
         return -EIO;
     cfg.port = saved_port;
     r = dext_site_new(&sv->loop, &cfg, &x->site);
@@ -241,7 +187,7 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
     if (r < 0)
         return r;
     if (fresh || dext_site_port(x->site) != saved_port)
-        (void)origin_save(&sv->store, x->name, dext_site_port(x->site), install_id);
+        (void)dext_origin_save(ext_dir, dext_site_port(x->site), install_id);
     dext_site_set_limits(x->site, &(struct dext_http_limits){
                                       .head_timeout_ms = env_u64("DEXT_HEAD_TIMEOUT_MS"),
                                       .idle_timeout_ms = env_u64("DEXT_IDLE_TIMEOUT_MS"),

@@ -203,3 +203,31 @@ test('a re-install that lands on the old port still starts with empty storage', 
   await page.close();
   await dash.close();
 });
+
+test('dext run on a port another extension used: that storage is not seen; its own is', async () => {
+  const net = await import('node:net');
+  const spare = net.createServer();
+  await new Promise((r) => spare.listen(0, '127.0.0.1', r));
+  const port = String(spare.address().port);
+  await new Promise((r) => spare.close(r));
+  const first = makeExt(st.dir, 'first', { ui: { 'dashboard-tab': { title: 'F', root: '/ui', src: 'index.html' } } },
+    { 'ui/index.html': PAGE('first') });
+  const second = makeExt(st.dir, 'second', { ui: { 'dashboard-tab': { title: 'S', root: '/ui', src: 'index.html' } } },
+    { 'ui/index.html': PAGE('second') });
+  const page = await browser.ctx.newPage();
+  let d = await startDext([first, '--port', port], { env: st.env });
+  await page.goto(d.url);
+  await page.evaluate(() => localStorage.setItem('note', 'first was here'));
+  await d.stop();
+  d = await startDext([second, '--port', port], { env: st.env });
+  await page.goto(d.url);
+  assert.equal(await page.textContent('#who'), 'second');
+  assert.equal(await page.textContent('#stored'), 'null');
+  await page.evaluate(() => localStorage.setItem('note', 'second was here'));
+  await d.stop();
+  d = await startDext([second, '--port', port], { env: st.env });
+  await page.goto(d.url);
+  assert.equal(await page.textContent('#stored'), 'second was here', 'its own storage is kept');
+  await d.stop();
+  await page.close();
+});
