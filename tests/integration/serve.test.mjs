@@ -293,3 +293,46 @@ test('file choosers are bounded: 16 waiting at once, unwaited ones make room', a
     await d.stop();
   }
 });
+
+test('the chooser\'s limits: 10,000 entries listed, 1,024 paths picked', async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'limits', serviceMeta());
+  const big = path.join(st.dir, 'big');
+  fs.mkdirSync(big);
+  for (let i = 0; i < 10001; i++) fs.writeFileSync(path.join(big, `f${i}`), '');
+  const d = await startDext([dir, '--backend-cmd', FIXTURE, '--socket-name', 'backend.sock'], { env: st.env });
+  try {
+    const open = async (props) => {
+      const o = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/dialog/open', secret: d.secret, body: JSON.stringify(props) })).text);
+      const u = new URL(o.url);
+      const pageRes = await request(Number(u.port), { path: u.pathname + u.search });
+      return { port: Number(u.port), t: u.searchParams.get('t'), secret: pageRes.text.match(/"secret":"([0-9a-f]{32})"/)[1] };
+    };
+    const call = (c, route, body) => request(c.port, {
+      method: 'POST', path: '/__dext/chooser/' + route, headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ t: c.t, secret: c.secret, ...body }),
+    });
+    const c = await open({ properties: ['openFile', 'multiSelections'] });
+    const listed = JSON.parse((await call(c, 'list', { path: big })).text);
+    assert.equal(listed.entries.length, 10000);
+    assert.equal(listed.path, big);
+    assert.equal(listed.parent, st.dir);
+    const one = path.join(big, 'f1');
+    const tooMany = await call(c, 'done', { paths: Array(1025).fill(one) });
+    assert.equal(tooMany.status, 400);
+    assert.equal((await call(c, 'list', { path: 42 })).status, 400);
+    assert.equal((await call(c, 'list', { path: path.join(st.dir, 'missing') })).status, 404);
+    assert.equal((await call(c, 'done', { paths: ['relative/path'] })).status, 400);
+    assert.equal((await call(c, 'done', { paths: [big] })).status, 400, 'a folder when files are asked for');
+    const ok = await call(c, 'done', { paths: Array(1024).fill(one) });
+    assert.equal(ok.status, 200);
+    assert.equal((await call(c, 'done', { paths: [one] })).status, 409, 'answered once only');
+    // Folders only: a file is refused, the folder taken.
+    const f = await open({ properties: ['openDirectory'] });
+    assert.deepEqual(JSON.parse((await call(f, 'list', { path: st.dir })).text).entries.every((e) => e.dir), true);
+    assert.equal((await call(f, 'done', { paths: [one] })).status, 400);
+    assert.equal((await call(f, 'done', { paths: [big] })).status, 200);
+  } finally {
+    await d.stop();
+  }
+});
