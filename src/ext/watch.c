@@ -16,6 +16,8 @@ struct dir_watch {
     uv_fs_event_t ev;
     struct dext_watch *w;
     char *path;
+    dev_t dev; /* the directory watched: a new one at the same path needs a new watch */
+    ino_t ino;
 };
 
 struct dext_watch {
@@ -51,12 +53,28 @@ static void on_quiet(uv_timer_t *t)
         w->on_change(w->data);
 }
 
-static bool watched(struct dext_watch *w, const char *path)
+static struct dir_watch *watched(struct dext_watch *w, const char *path)
 {
     for (size_t i = 0; i < w->n_dirs; i++)
         if (strcmp(w->dirs[i]->path, path) == 0)
-            return true;
-    return false;
+            return w->dirs[i];
+    return NULL;
+}
+
+/* Drops the watches of @path and the directories under it (they were removed or
+ * replaced), so their slots come back. */
+static void drop_tree(struct dext_watch *w, const char *path)
+{
+    size_t n = strlen(path), o = 0;
+
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        struct dir_watch *d = w->dirs[i];
+        if (strncmp(d->path, path, n) == 0 && (d->path[n] == '\0' || d->path[n] == '/'))
+            uv_close((uv_handle_t *)&d->ev, on_closed);
+        else
+            w->dirs[o++] = d;
+    }
+    w->n_dirs = o;
 }
 
 static void add_tree(struct dext_watch *w, const char *path);
@@ -69,10 +87,15 @@ static void on_event(uv_fs_event_t *ev, const char *name, int events, int status
     if (w->closing)
         return;
     if (w->recursive && name && (events & UV_RENAME)) {
-        /* A directory made (or moved) here gets its own watch. */
+        /* A directory made (or moved) here gets its own watch; one removed (or
+         * replaced by another of the same name, as a rebuild does) loses its old one. */
         char *p = xasprintf("%s/%s", d->path, name);
+        struct dir_watch *old = watched(w, p);
         struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && !watched(w, p))
+        bool is_dir = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        if (old && (!is_dir || old->dev != st.st_dev || old->ino != st.st_ino))
+            drop_tree(w, p);
+        if (is_dir && !watched(w, p))
             add_tree(w, p);
         free(p);
     }
@@ -82,6 +105,7 @@ static void on_event(uv_fs_event_t *ev, const char *name, int events, int status
 static int add_one(struct dext_watch *w, const char *path)
 {
     struct dir_watch *d;
+    struct stat st;
     int r;
 
     if (w->n_dirs >= DEXT_WATCH_MAX_DIRS) {
@@ -92,6 +116,10 @@ static int add_one(struct dext_watch *w, const char *path)
     d = xcalloc(1, sizeof(*d));
     d->w = w;
     d->path = xstrdup(path);
+    if (stat(path, &st) == 0) {
+        d->dev = st.st_dev;
+        d->ino = st.st_ino;
+    }
     r = uv_fs_event_init(w->loop, &d->ev);
     if (r < 0) {
         free(d->path);

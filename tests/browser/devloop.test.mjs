@@ -79,6 +79,21 @@ test('a file in a folder made after the start reloads it too', async () => {
   assert.equal(await page.textContent('#x'), 'edited');
 });
 
+test('a folder removed and made again (as a rebuild does) is watched again', async () => {
+  await mark();
+  fs.rmSync(path.join(dir, 'ui/assets'), { recursive: true });
+  await waitReload();
+  await new Promise((r) => setTimeout(r, 300));
+  await mark();
+  fs.mkdirSync(path.join(dir, 'ui/assets'));
+  await waitReload();
+  await new Promise((r) => setTimeout(r, 300));
+  await mark();
+  fs.writeFileSync(path.join(dir, 'ui/assets/again.css'), 'p { color: blue }');
+  await waitReload();
+  assert.equal(await page.textContent('#x'), 'edited');
+});
+
 test('a page that is not touched is not reloaded', async () => {
   await mark();
   await new Promise((r) => setTimeout(r, 800));
