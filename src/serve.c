@@ -56,6 +56,7 @@ struct served {
     struct dext_site *site;
     struct dext_proc_rt *rt;
     struct dext_devloop *devloop;
+    struct dext_watch *fix; /* not served: its directory, for a fixed metadata.json */
     bool stopping;
 };
 
@@ -83,6 +84,7 @@ static void served_free(struct served *x)
     }
     if (x->sock)
         (void)unlink(x->sock);
+    dext_watch_free(x->fix);
     dext_ext_meta_free(x->meta);
     free(x->name);
     free(x->root);
@@ -197,6 +199,23 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
     return 0;
 }
 
+static void served_start(struct serve *sv, const char *name);
+
+static void on_fixed(void *data)
+{
+    struct served *x = data;
+    struct serve *sv = x->sv;
+    char *name;
+
+    if (x->stopping || sv->stopping)
+        return;
+    name = xstrdup(x->name);
+    log_info("%s: its directory changed; trying again", name);
+    served_free(x);
+    served_start(sv, name);
+    free(name);
+}
+
 static void served_start(struct serve *sv, const char *name)
 {
     struct served *x = xcalloc(1, sizeof(*x));
@@ -274,8 +293,12 @@ static void served_start(struct serve *sv, const char *name)
                                       x->rt ? dext_proc_rt_pid(x->rt) : 0, url);
     log_info("serving %s on port %d", name, dext_site_port(x->site));
 out:
-    if (x->error)
+    if (x->error) {
         log_warn("%s: %s", name, x->error);
+        /* Tried again when something in its directory changes (a fixed metadata.json). */
+        if (x->root && !x->site)
+            (void)dext_watch_new(&sv->loop, x->root, false, on_fixed, x, &x->fix);
+    }
     dext_store_entry_done(&e);
 }
 

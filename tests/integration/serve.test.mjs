@@ -109,9 +109,22 @@ test('serve runs every backend, survives a broken extension, lets dext rm take o
       }, { what: `${name}'s backend` });
       assert.match(hello.text, /hello/i);
     }
+    // Fixed, it is served without a restart.
+    fs.writeFileSync(path.join(bad, 'metadata.json'), JSON.stringify(meta('Bad no more')));
+    const fixed = await waitFor(async () => {
+      const l = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' })).text);
+      const e = l.find((x) => x.name === 'bad');
+      return e && e.url && e;
+    }, { what: 'the fixed extension to be served' });
+    assert.equal(fixed.title, 'Bad no more');
+    assert.equal(fixed.error, null);
     const ls = JSON.parse((await runDext(['ls', '--json'], { env: st.env })).stdout);
     const running = ls.filter((e) => e.vm?.state === 'running').map((e) => e.name).sort();
-    assert.deepEqual(running, ['one', 'two']);
+    await waitFor(async () => {
+      const all = JSON.parse((await runDext(['ls', '--json'], { env: st.env })).stdout);
+      return all.filter((e) => e.vm?.state === 'running').length === 3;
+    }, { what: 'three backends running' });
+    assert.deepEqual(running.filter((n) => n !== 'bad'), ['one', 'two']);
     const backendOne = JSON.parse(fs.readFileSync(path.join(st.run, 'dext/serving/one.json'), 'utf8')).backend_pid;
     assert.ok(alive(backendOne));
 
@@ -122,6 +135,7 @@ test('serve runs every backend, survives a broken extension, lets dext rm take o
     assert.ok(alive(d.pid));
     const after = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' })).text);
     assert.deepEqual(after.map((e) => e.name).sort(), ['bad', 'two']);
+    assert.ok(after.every((e) => e.url && !e.error));
   } finally {
     await d.stop();
   }
