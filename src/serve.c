@@ -167,7 +167,9 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
         .hub = sv->hub,
         .dev_url = e->ui_source,
         .install_id = install_id,
-        .reload = true,
+        /* No reload connection per page here: a person may keep many tabs of one
+         * extension open, and each would hold one of the browser's 6 connections. */
+        .reload = false,
     };
 
     bool fresh;
@@ -287,7 +289,7 @@ static void served_start(struct serve *sv, const char *name)
         dext_backend_set_status_cb(dext_site_backend(x->site), no_backend_status, NULL);
     }
     ui_dir = xasprintf("%s/%s", x->root, x->meta->has_ui ? x->meta->ui_root : "");
-    (void)dext_devloop_new(&sv->loop, &sv->store, name, ui_dir, true, &x->site, &x->devloop);
+    (void)dext_devloop_new(&sv->loop, &sv->store, name, ui_dir, false, &x->site, &x->devloop);
     url = dext_site_url(x->site);
     (void)dext_store_set_state_shared(&sv->store, name, getpid(),
                                       x->rt ? dext_proc_rt_pid(x->rt) : 0, url);

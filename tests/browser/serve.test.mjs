@@ -231,3 +231,25 @@ test('dext run on a port another extension used: that storage is not seen; its o
   await d.stop();
   await page.close();
 });
+
+test('many tabs of one served extension all load (no page holds a connection for itself)', async () => {
+  const dash = await browser.ctx.newPage();
+  await dash.goto(serve.url);
+  await dash.waitForSelector('li.ext[data-name="beta"] a.open');
+  const b = (await listed(dash)).find((e) => e.name === 'beta');
+  const tabs = [];
+  for (let i = 0; i < 8; i++) {
+    const p = await browser.ctx.newPage();
+    tabs.push(p);
+    await p.goto(b.url, { timeout: 10000 });
+    assert.equal(await p.textContent('#who'), 'beta');
+  }
+  // And each can still call dext.
+  for (const p of tabs) {
+    const r = await p.evaluate(() => window.ddClient.desktopUI.navigate.viewVolumes()
+      .then(() => !!document.querySelector('dext-overlay')));
+    assert.equal(r, true);
+  }
+  for (const p of tabs) await p.close();
+  await dash.close();
+});
