@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "api/hub.h"
 #include "api/site.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -23,7 +24,9 @@
 #include "base/xalloc.h"
 #include "docker/client.h"
 #include "engine/exec.h"
+#include "devloop.h"
 #include "ext/load.h"
+#include "ext/origin.h"
 #include "ext/store.h"
 #include "runtime/process.h"
 
@@ -54,6 +57,8 @@ struct dext_daemon {
     struct dext_store store;
     struct dext_site *site;
     struct dext_proc_rt *rt;
+    struct dext_hub *hub;         /* dext's own origin: file chooser and views */
+    struct dext_devloop *devloop; /* UI reloads, ui-source changes */
     char name[DEXT_STORE_NAME_MAX + 1];
     bool stopping;
 };
@@ -326,8 +331,12 @@ static void close_all(struct dext_daemon *d)
 {
     watch_free(d->watch);
     d->watch = NULL;
+    dext_devloop_free(d->devloop);
+    d->devloop = NULL;
     dext_site_free(d->site);
     d->site = NULL;
+    dext_hub_free(d->hub);
+    d->hub = NULL;
     dext_proc_rt_free(d->rt);
     d->rt = NULL;
     uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -352,8 +361,12 @@ static void on_signal(uv_signal_t *h, int sig)
     d->stopping = true;
     log_info("signal %d: stopping", sig);
     /* Stop taking requests at once; the backend gets its grace period. */
+    dext_devloop_free(d->devloop);
+    d->devloop = NULL;
     dext_site_free(d->site);
     d->site = NULL;
+    dext_hub_free(d->hub);
+    d->hub = NULL;
     if (d->rt)
         dext_proc_rt_stop(d->rt, on_backend_stopped, d);
     else
@@ -379,13 +392,27 @@ static char *image_for(const struct dext_ext_meta *m, const char *name)
     return xasprintf("local/%s:dev", name);
 }
 
+/* This install's id (made and kept on first use), so the page can tell its storage
+ * from what another extension left on the same port. */
+static void origin_id(const struct dext_store *st, const char *name, char *id)
+{
+    _cleanup_free_ char *dir = dext_store_ext_path(st, name);
+    int port;
+
+    dext_origin_load(dir, &port, id);
+    if (!id[0] && (dext_origin_new_id(id) < 0 || dext_origin_save(dir, port, id) < 0))
+        id[0] = '\0';
+}
+
 int dext_daemon_run(const struct dext_run_opts *o)
 {
     struct dext_daemon d = {0};
+    struct dext_store_entry old = {0};
     _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *meta = NULL;
     _cleanup_free_ char *root = NULL, *image = NULL, *guest = NULL, *sock = NULL, *log = NULL,
-                        *url = NULL;
+                        *url = NULL, *ui_dir = NULL;
     struct dext_meta_problems problems = {0};
+    char install_id[DEXT_INSTALL_ID_LEN + 1];
     const char *socket_name;
     char **argv;
     int r;
@@ -420,11 +447,15 @@ int dext_daemon_run(const struct dext_run_opts *o)
         fprintf(stderr, "dext: cannot create the state directories: %s\n", strerror(-r));
         return r;
     }
+    if (dext_store_get(&d.store, d.name, &old) < 0)
+        old = (struct dext_store_entry){0};
     if (!o->engine) {
         image = image_for(meta, d.name);
-        r = dext_store_add(
-            &d.store, &(struct dext_store_entry){
-                          .name = d.name, .kind = (char *)"dir", .root = root, .image = image});
+        r = dext_store_add(&d.store, &(struct dext_store_entry){.name = d.name,
+                                                                .kind = (char *)"dir",
+                                                                .root = root,
+                                                                .image = image,
+                                                                .ui_source = old.ui_source});
     }
     if (r < 0) {
         fprintf(stderr, "dext: cannot record extension %s: %s\n", d.name, strerror(-r));
@@ -448,10 +479,16 @@ int dext_daemon_run(const struct dext_run_opts *o)
             (void)unlink(sock); /* a stale socket from an earlier run */
     }
     log = dext_store_log_path(&d.store, d.name);
+    origin_id(&d.store, d.name, install_id);
 
     r = uv_loop_init(&d.loop);
     if (r < 0)
         goto out;
+    r = dext_hub_new(&d.loop, &(struct dext_hub_config){0}, &d.hub);
+    if (r < 0) {
+        fprintf(stderr, "dext: cannot listen for dext's own pages: %s\n", uv_strerror(r));
+        goto out_loop;
+    }
     r = dext_site_new(&d.loop,
                       &(struct dext_site_config){
                           .name = d.name,
@@ -464,6 +501,10 @@ int dext_daemon_run(const struct dext_run_opts *o)
                           .listen_host = o->listen_host ? o->listen_host : "127.0.0.1",
                           .port = o->port,
                           .engine = o->engine,
+                          .hub = d.hub,
+                          .dev_url = old.ui_source,
+                          .install_id = install_id[0] ? install_id : NULL,
+                          .reload = true,
                       },
                       &d.site);
     if (r < 0) {
@@ -508,6 +549,9 @@ int dext_daemon_run(const struct dext_run_opts *o)
         dext_backend_set_status_cb(dext_site_backend(d.site), no_backend_status, NULL);
     }
 
+    ui_dir = xasprintf("%s/%s", root, meta->has_ui ? meta->ui_root : "");
+    if (dext_devloop_new(&d.loop, &d.store, d.name, ui_dir, true, &d.site, &d.devloop) < 0)
+        log_warn("cannot watch %s for changes: pages will not reload by themselves", ui_dir);
     (void)uv_signal_init(&d.loop, &d.sigint);
     (void)uv_signal_init(&d.loop, &d.sigterm);
     d.sigint.data = d.sigterm.data = &d;
@@ -528,11 +572,14 @@ int dext_daemon_run(const struct dext_run_opts *o)
 out_site:
     dext_site_free(d.site);
     d.site = NULL;
+    dext_hub_free(d.hub);
+    d.hub = NULL;
 out_loop:
     /* Let every close callback run before the loop goes. */
     (void)uv_run(&d.loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&d.loop);
 out:
+    dext_store_entry_done(&old);
     if (sock && !o->engine)
         (void)unlink(sock); /* a container backend keeps running, with its socket */
     dext_store_done(&d.store);

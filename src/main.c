@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/devsrc.h"
 #include "base/cleanup.h"
 #include "base/fsutil.h"
 #include "base/log.h"
@@ -25,6 +26,7 @@
 #include "ext/load.h"
 #include "ext/store.h"
 #include "runtime/process.h"
+#include "serve.h"
 
 #define EXIT_USAGE 2
 
@@ -38,12 +40,16 @@ static const char main_usage[] =
     "  run SOURCE [--port N] [--backend-cmd CMD [ARG...]]\n"
     "                      serve an extension (a directory or an image) and run\n"
     "                      its backend\n"
+    "  serve [--port N]    serve every installed extension and a dashboard listing them\n"
     "  validate DIR        check DIR/metadata.json and the files it names\n"
     "  install SOURCE      install an extension image, or record a directory\n"
     "  update NAME|IMAGE   re-install an extension image, keeping its volumes\n"
     "  ls [--json]         list installed extensions\n"
     "  rm NAME             remove an installed extension (stops it if running)\n"
     "  logs NAME           print the backend's log\n"
+    "  dev ui-source NAME URL\n"
+    "                      load NAME's UI from a dev server (ddClient still injected)\n"
+    "  dev reset NAME      load NAME's UI from its files again\n"
     "  cli-plugin          install dext as the docker CLI plugin (docker extension ...)\n"
     "\n"
     "Options:\n"
@@ -93,6 +99,23 @@ static const char rm_usage[] =
     "Usage: dext rm NAME\n\nStops the extension if a dext serves it, then removes its record,\n"
     "logs and socket directory (a directory extension's own files are kept). For an\n"
     "image, its compose project goes too: containers, volumes and networks.\n";
+static const char serve_usage[] =
+    "Usage: dext serve [--port N] [--host ADDR]\n"
+    "\n"
+    "Serves every installed extension, each on a port of its own that it keeps from one\n"
+    "run to the next, runs their backends, and serves a dashboard listing them. Prints\n"
+    "the dashboard's URL, with its secret, as the first line of standard output.\n"
+    "Installs and removals show up while it runs. Stops on SIGINT or SIGTERM.\n"
+    "\n"
+    "  --port N            the dashboard's port (default: any free port)\n"
+    "  --host ADDR         listen on loopback address ADDR (default 127.0.0.1)\n";
+static const char dev_usage[] =
+    "Usage: dext dev ui-source NAME URL\n"
+    "       dext dev reset NAME\n"
+    "\n"
+    "ui-source: NAME's UI comes from the dev server at URL (http://localhost:PORT, on\n"
+    "this machine), with window.ddClient still injected into its pages; open pages\n"
+    "reload. reset: the UI comes from the extension's files again.\n";
 static const char logs_usage[] =
     "Usage: dext logs NAME\n\nPrints the backend's log (for an image, its backend container's "
     "output).\n";
@@ -617,6 +640,30 @@ static int cmd_ls(int argc, char **argv)
     return 0;
 }
 
+/* A `dext serve` serves @name among others: remove the record, then wait for it to
+ * stop the extension (it watches the records). */
+static int rm_served(struct dext_store *s, const char *name, pid_t pid)
+{
+    int r = dext_store_remove(s, name);
+
+    for (int i = 0; r == 0 && i < 300; i++) {
+        pid_t now = 0;
+        (void)dext_store_get_state(s, name, &now, NULL);
+        if (now != pid)
+            break;
+        struct timespec ts = {.tv_nsec = 50 * 1000 * 1000};
+        (void)nanosleep(&ts, NULL);
+    }
+    dext_store_clear_state(s, name);
+    dext_store_done(s);
+    if (r < 0) {
+        fprintf(stderr, "dext: cannot remove %s: %s\n", name, strerror(-r));
+        return 1;
+    }
+    printf("Removed extension %s\n", name);
+    return 0;
+}
+
 static int cmd_rm(int argc, char **argv)
 {
     struct dext_store s;
@@ -640,6 +687,8 @@ static int cmd_rm(int argc, char **argv)
         return 1;
     }
     (void)dext_store_get_state(&s, argv[1], &pid, NULL);
+    if (pid > 0 && dext_store_state_is_shared(&s, argv[1]))
+        return rm_served(&s, argv[1], pid);
     if (pid > 0 && pid != getpid()) {
         /* Stop the dext serving it; it stops the backend on the way out. */
         (void)kill(pid, SIGTERM);
@@ -731,6 +780,91 @@ static int cmd_logs(int argc, char **argv)
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
             return 1;
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct dext_serve_opts o = {0};
+    _cleanup_free_ char *exe = self_exe();
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        unsigned port;
+        if (is_help(a)) {
+            fputs(serve_usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--port") != 0 && strcmp(a, "--host") != 0)
+            return usage_error(serve_usage, "unexpected argument '%s'", a);
+        if (i + 1 >= argc)
+            return usage_error(serve_usage, "%s needs a value", a);
+        if (a[2] == 'h') {
+            o.listen_host = argv[++i];
+            continue;
+        }
+        if (safe_atou(argv[++i], &port) < 0 || port > 65535)
+            return usage_error(serve_usage, "bad port '%s'", argv[i]);
+        o.port = (int)port;
+    }
+    if (o.listen_host && strcmp(o.listen_host, "::1") != 0 &&
+        strncmp(o.listen_host, "127.", 4) != 0)
+        return usage_error(serve_usage, "--host must be a loopback address, not '%s'",
+                           o.listen_host);
+    if (!exe) {
+        fprintf(stderr, "dext: cannot find my own executable\n");
+        return 1;
+    }
+    o.self_exe = exe;
+    return dext_serve_run(&o) < 0 ? 1 : 0;
+}
+
+static int cmd_dev(int argc, char **argv)
+{
+    struct dext_store s;
+    struct dext_store_entry e;
+    bool reset;
+    char ip[48], why[160];
+    const char *path;
+    int port, r;
+
+    if (argc >= 2 && is_help(argv[1])) {
+        fputs(dev_usage, stdout);
+        return 0;
+    }
+    if (argc < 2)
+        return usage_error(dev_usage, "%s", "dev needs ui-source or reset");
+    reset = strcmp(argv[1], "reset") == 0;
+    if (!reset && strcmp(argv[1], "ui-source") != 0)
+        return usage_error(dev_usage, "unknown dev command '%s'", argv[1]);
+    if (argc >= 3 && is_help(argv[2])) {
+        fputs(dev_usage, stdout);
+        return 0;
+    }
+    if (argc != (reset ? 3 : 4))
+        return usage_error(dev_usage, "dev %s needs %s", argv[1], reset ? "NAME" : "NAME URL");
+    if (!reset && dext_devsrc_parse_url(argv[3], ip, &port, &path, why) < 0)
+        return usage_error(dev_usage, "%s", why);
+    if (open_store(&s) < 0)
+        return 1;
+    if (dext_store_get(&s, argv[2], &e) < 0) {
+        fprintf(stderr, "dext: no installed extension named '%s'\n", argv[2]);
+        dext_store_done(&s);
+        return 1;
+    }
+    free(e.ui_source);
+    e.ui_source = reset ? NULL : xstrdup(argv[3]);
+    r = dext_store_add(&s, &e);
+    dext_store_entry_done(&e);
+    dext_store_done(&s);
+    if (r < 0) {
+        fprintf(stderr, "dext: cannot record the change: %s\n", strerror(-r));
+        return 1;
+    }
+    if (reset)
+        printf("%s: the UI comes from its files again\n", argv[2]);
+    else
+        printf("%s: the UI comes from %s\n", argv[2], argv[3]);
     return 0;
 }
 
@@ -832,6 +966,10 @@ int main(int argc, char **argv)
         return cmd_rm(argc - 1, argv + 1);
     if (strcmp(verb, "logs") == 0)
         return cmd_logs(argc - 1, argv + 1);
+    if (strcmp(verb, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(verb, "dev") == 0)
+        return cmd_dev(argc - 1, argv + 1);
     if (strcmp(verb, "cli-plugin") == 0)
         return cmd_cli_plugin(argc - 1, argv + 1);
     if (strcmp(verb, "__guest-exec") == 0)

@@ -361,3 +361,9 @@ void dext_events_close(struct dext_events *ev, struct dext_http_conn *c,
     }
     dext_api_read_json(c, req, on_close_body, ev);
 }
+
+void dext_events_broadcast(struct dext_events *ev, enum dext_frame_kind kind)
+{
+    for (struct session *s = ev->sessions; s; s = s->next)
+        send_frame(s, 0, kind, "", 0);
+}

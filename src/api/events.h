@@ -24,8 +24,9 @@ enum dext_frame_kind {
     DEXT_FRAME_HELLO = 0,
     DEXT_FRAME_STDOUT = 1,
     DEXT_FRAME_STDERR = 2,
-    DEXT_FRAME_EXIT = 3,  /* JSON {"code": n|null, "signal": "SIGTERM"|null} */
-    DEXT_FRAME_ERROR = 4, /* UTF-8 message: the command could not start */
+    DEXT_FRAME_EXIT = 3,   /* JSON {"code": n|null, "signal": "SIGTERM"|null} */
+    DEXT_FRAME_ERROR = 4,  /* UTF-8 message: the command could not start */
+    DEXT_FRAME_RELOAD = 5, /* stream 0, empty: the UI changed, the page reloads */
 };
 
 #define DEXT_FRAME_HEAD 9
@@ -42,3 +43,5 @@ void dext_events_start(struct dext_events *ev, struct dext_http_conn *c,
                        const struct dext_http_req *req);
 void dext_events_close(struct dext_events *ev, struct dext_http_conn *c,
                        const struct dext_http_req *req);
+/* Sends an empty frame of @kind on stream 0 to every open page. */
+void dext_events_broadcast(struct dext_events *ev, enum dext_frame_kind kind);

@@ -52,6 +52,11 @@ char *dext_inject_script(const struct dext_inject_info *info)
                   info->image ? info->image : "", "hasVm", info->has_vm, "hasService",
                   info->has_service, "hasHost", info->has_host, "host", "platform", "linux", "arch",
                   dext_host_arch(), "hostname", hostname, "apiVersion", "0.4.2");
+    json_object_set_new(o, "reload", json_boolean(info->reload));
+    if (info->install_id)
+        json_object_set_new(o, "installId", json_string(info->install_id));
+    if (info->hub_origin)
+        json_object_set_new(o, "hubOrigin", json_string(info->hub_origin));
     /* Escaped slashes keep "</script>" out of the inline script. */
     config = json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH);
     json_decref(o);

@@ -12,6 +12,9 @@ struct dext_inject_info {
     bool has_vm;
     bool has_service;
     bool has_host;
+    bool reload;            /* the page reloads when dext says its UI changed */
+    const char *install_id; /* this install's id, or NULL (see ddclient.js) */
+    const char *hub_origin; /* dext's own origin (chooser, views), or NULL */
 };
 
 /* Returns a new string "<script>window.__dextConfig=...;ddclient.js</script>". */

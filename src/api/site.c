@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api/devsrc.h"
 #include "api/docker.h"
 #include "api/events.h"
 #include "api/exec.h"
@@ -40,6 +41,8 @@ struct dext_site {
     char *entry;       /* ui src path, normalised */
     char *entry_query; /* ui src query or NULL */
     char *inject;
+    char *dev_url; /* dev ui-source, or NULL */
+    struct dext_hub_client hub;
     char secret[DEXT_SECRET_LEN + 1];
     char cookie_name[32];
     char hosts[3][48];
@@ -212,6 +215,18 @@ static void handle_api(struct dext_site *s, struct dext_http_conn *c,
         dext_events_close(s->events, c, req);
         return;
     }
+    if (route_is(req, "/__dext/dialog/open") || route_is(req, "/__dext/dialog/wait") ||
+        route_is(req, "/__dext/navigate")) {
+        if (!s->hub.hub)
+            dext_http_respond_error(c, 503, "dext's own origin is not running");
+        else if (route_is(req, "/__dext/navigate"))
+            dext_hub_navigate(&s->hub, c, req);
+        else if (route_is(req, "/__dext/dialog/open"))
+            dext_hub_dialog_open(&s->hub, c, req);
+        else
+            dext_hub_dialog_wait(&s->hub, c, req);
+        return;
+    }
     dext_http_respond_error(c, 404, "no such dext API route");
 }
 
@@ -257,6 +272,16 @@ static void handle_ui(struct dext_site *s, struct dext_http_conn *c,
     if (!ok) {
         dext_http_respond(c, 401, "text/html; charset=utf-8", "Cache-Control: no-store\r\n",
                           unauthorized_page, sizeof(unauthorized_page) - 1);
+        return;
+    }
+    if (s->dev_url) {
+        /* The dev server gets the path and query, without dext's secret. */
+        const char *q = memchr(req->url, '?', req->url_len);
+        size_t tlen = q && dext_url_query_param(req->url, req->url_len, "dext-secret", &vlen)
+                          ? (size_t)(q - req->url)
+                          : req->url_len;
+        dext_devsrc_fetch(s->loop, s->dev_url, c, req, req->url, tlen, s->inject,
+                          cookie[0] ? cookie : NULL);
         return;
     }
     n = dext_path_normalize(req->url, req->url_len, true, rel, sizeof(rel));
@@ -367,13 +392,17 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
         .has_vm = m->has_vm,
         .has_service = cfg->socket_path != NULL,
         .has_host = m->n_host_binaries > 0,
+        .reload = cfg->reload,
+        .install_id = cfg->install_id,
     });
+    s->dev_url = cfg->dev_url ? xstrdup(cfg->dev_url) : NULL;
     if (cfg->socket_path)
         s->backend = dext_backend_new(loop, cfg->socket_path);
     r = dext_http_server_new(loop, cfg->listen_host, cfg->port, on_request, s, &s->server);
     if (r < 0)
         goto fail;
     s->port = dext_http_server_port(s->server);
+    s->hub = (struct dext_hub_client){.hub = cfg->hub, .ext_port = s->port};
     (void)snprintf(s->cookie_name, sizeof(s->cookie_name), "dext-%d", s->port);
     (void)snprintf(s->hosts[0], sizeof(s->hosts[0]), "127.0.0.1:%d", s->port);
     (void)snprintf(s->hosts[1], sizeof(s->hosts[1]), "localhost:%d", s->port);
@@ -394,6 +423,13 @@ int dext_site_port(const struct dext_site *s)
 
 char *dext_site_url(const struct dext_site *s)
 {
+    const char *path;
+    char ip[48], why[160];
+    int port;
+
+    if (s->dev_url && dext_devsrc_parse_url(s->dev_url, ip, &port, &path, why) == 0)
+        return xasprintf("http://127.0.0.1:%d%s%sdext-secret=%s", s->port, path,
+                         strchr(path, '?') ? "&" : "?", s->secret);
     return xasprintf("http://127.0.0.1:%d/%s?%s%sdext-secret=%s", s->port, s->entry,
                      s->entry_query ? s->entry_query : "", s->entry_query ? "&" : "", s->secret);
 }
@@ -408,6 +444,20 @@ void dext_site_set_limits(struct dext_site *s, const struct dext_http_limits *l)
 struct dext_backend *dext_site_backend(struct dext_site *s)
 {
     return s->backend;
+}
+
+void dext_site_reload_pages(struct dext_site *s)
+{
+    dext_events_broadcast(s->events, DEXT_FRAME_RELOAD);
+}
+
+bool dext_site_set_dev_url(struct dext_site *s, const char *url)
+{
+    if ((!url && !s->dev_url) || (url && s->dev_url && strcmp(url, s->dev_url) == 0))
+        return false;
+    free(s->dev_url);
+    s->dev_url = url ? xstrdup(url) : NULL;
+    return true;
 }
 
 void dext_site_free(struct dext_site *s)
@@ -432,5 +482,6 @@ void dext_site_free(struct dext_site *s)
     free(s->entry);
     free(s->entry_query);
     free(s->inject);
+    free(s->dev_url);
     free(s);
 }

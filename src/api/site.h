@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "api/hub.h"
 #include "ext/metadata.h"
 #include "proxy/backend.h"
 
@@ -22,6 +23,10 @@ struct dext_site_config {
     const char *listen_host;          /* "127.0.0.1" */
     int port;                         /* 0: any */
     bool engine;                      /* the backend runs on the container engine */
+    struct dext_hub *hub;             /* dext's own origin (chooser, views), or NULL */
+    const char *dev_url;              /* dev ui-source URL, or NULL for the files */
+    const char *install_id;           /* this install's id (page storage), or NULL */
+    bool reload;                      /* pages reload when dext_site_reload_pages says */
 };
 
 struct dext_site;
@@ -36,6 +41,11 @@ void dext_site_set_limits(struct dext_site *s, const struct dext_http_limits *l)
 char *dext_site_url(const struct dext_site *s);
 /* The relay target (NULL without a socket); borrowed. */
 struct dext_backend *dext_site_backend(struct dext_site *s);
+/* Every open page of the extension reloads (on its event connection). */
+void dext_site_reload_pages(struct dext_site *s);
+/* The UI comes from @url (a dev server) from the next request on, or from the
+ * files again when NULL. Returns true when that changed anything. */
+bool dext_site_set_dev_url(struct dext_site *s, const char *url);
 /* Stops listening, closes every connection and relay, frees @s. */
 void dext_site_free(struct dext_site *s);
 

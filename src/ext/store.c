@@ -247,8 +247,8 @@ int dext_store_remove(const struct dext_store *s, const char *name)
     return r;
 }
 
-int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
-                         const char *url)
+static int write_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
+                       const char *url, bool shared)
 {
     _cleanup_free_ char *dir = xasprintf("%s/serving", s->run_dir);
     _cleanup_free_ char *path = xasprintf("%s/%s.json", dir, name);
@@ -257,12 +257,41 @@ int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid
                           "url", url ? url : "");
     int r;
 
+    if (shared)
+        json_object_set_new(o, "shared", json_true());
     text = json_dumps(o, 0);
     json_decref(o);
     r = dext_mkdir_p(dir, 0700);
     if (r < 0)
         return r;
     return dext_write_file_atomic(path, text, strlen(text), 0600);
+}
+
+int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
+                         const char *url)
+{
+    return write_state(s, name, pid, backend_pid, url, false);
+}
+
+int dext_store_set_state_shared(const struct dext_store *s, const char *name, pid_t pid,
+                                pid_t backend_pid, const char *url)
+{
+    return write_state(s, name, pid, backend_pid, url, true);
+}
+
+bool dext_store_state_is_shared(const struct dext_store *s, const char *name)
+{
+    _cleanup_free_ char *path = xasprintf("%s/serving/%s.json", s->run_dir, name);
+    _cleanup_free_ char *text = NULL;
+    json_t *o;
+    bool shared;
+
+    if (dext_read_file_at(AT_FDCWD, path, 4096, &text, NULL) < 0)
+        return false;
+    o = json_loads(text, 0, NULL);
+    shared = json_is_true(json_object_get(o, "shared"));
+    json_decref(o);
+    return shared;
 }
 
 void dext_store_clear_state(const struct dext_store *s, const char *name)

@@ -58,6 +58,11 @@ int dext_store_remove(const struct dext_store *s, const char *name);
 /* The serving process: written by `dext run`, removed at exit. */
 int dext_store_set_state(const struct dext_store *s, const char *name, pid_t pid, pid_t backend_pid,
                          const char *url);
+/* The same for `dext serve`, whose one process serves many extensions: `dext rm`
+ * removes the record and waits for that process to let go, it does not stop it. */
+int dext_store_set_state_shared(const struct dext_store *s, const char *name, pid_t pid,
+                                pid_t backend_pid, const char *url);
+bool dext_store_state_is_shared(const struct dext_store *s, const char *name);
 void dext_store_clear_state(const struct dext_store *s, const char *name);
 /* The pid of a live dext serving @name (0 if none) and its backend pid. */
 int dext_store_get_state(const struct dext_store *s, const char *name, pid_t *ret_pid,

@@ -208,6 +208,9 @@
             if (kind === 0) {
               settled = true;
               resolve(new TextDecoder().decode(payload));
+            } else if (kind === 5 && id === 0) {
+              /* The UI changed on disk (dext run) or moved to a dev server. */
+              window.location.reload();
             } else {
               var h = streams.get(id);
               if (h) h.frame(kind, payload);
@@ -430,8 +433,71 @@
 
   /* ---- navigation ---- */
 
+  /* dext's own pages (the file chooser, the views) are shown over the extension in a
+   * frame from dext's origin: the extension can neither read nor drive them. */
+  var overlay = null;
+
+  function closeOverlay() {
+    if (overlay) overlay.remove();
+    overlay = null;
+  }
+
+  function showOverlay(url, closable) {
+    closeOverlay();
+    var host = document.createElement('dext-overlay');
+    host.setAttribute('style', 'all:initial!important');
+    var shadow = host.attachShadow({ mode: 'open' });
+    var style = document.createElement('style');
+    style.textContent =
+      '.back{position:fixed;inset:0;z-index:2147483646;background:rgba(0,0,0,.45);display:flex;' +
+      'align-items:center;justify-content:center}' +
+      '.box{position:relative;width:min(' + (closable ? '1100px' : '720px') + ',calc(100vw - 32px));' +
+      'height:min(' + (closable ? '800px' : '520px') + ',calc(100vh - 32px));border-radius:8px;overflow:hidden;' +
+      'box-shadow:0 10px 40px rgba(0,0,0,.4);background:#fff}' +
+      'iframe{border:0;width:100%;height:100%;display:block}' +
+      '.close{position:absolute;top:6px;right:8px;z-index:1;font:16px system-ui,sans-serif;border:0;' +
+      'border-radius:4px;padding:2px 9px;cursor:pointer;background:rgba(0,0,0,.08)}';
+    var back = document.createElement('div');
+    back.className = 'back';
+    var box = document.createElement('div');
+    box.className = 'box';
+    var frame = document.createElement('iframe');
+    frame.setAttribute('referrerpolicy', 'no-referrer');
+    frame.setAttribute('data-dext-frame', closable ? 'view' : 'chooser');
+    frame.src = url;
+    if (closable) {
+      var close = document.createElement('button');
+      close.className = 'close';
+      close.type = 'button';
+      close.setAttribute('aria-label', 'Close');
+      close.textContent = '×';
+      close.addEventListener('click', closeOverlay);
+      box.appendChild(close);
+    }
+    box.appendChild(frame);
+    back.appendChild(box);
+    shadow.appendChild(style);
+    shadow.appendChild(back);
+    (document.body || document.documentElement).appendChild(host);
+    overlay = host;
+    return host;
+  }
+
+  async function showOpenDialog(props) {
+    var opened = await api('dialog/open', props || {});
+    var shown = showOverlay(opened.url, false);
+    try {
+      var r = await api('dialog/wait', { id: opened.id });
+      return { canceled: !!r.canceled, filePaths: Array.isArray(r.filePaths) ? r.filePaths : [] };
+    } finally {
+      if (overlay === shown) closeOverlay();
+    }
+  }
+
   function navigate(view, params) {
-    return api('navigate', Object.assign({ view: view }, params || {})).then(function () {});
+    return api('navigate', Object.assign({ view: view }, params || {})).then(function (r) {
+      showOverlay(r.url, true);
+    });
   }
 
   var navigateIntents = {
@@ -525,7 +591,7 @@
     extension: extension,
     desktopUI: {
       toast: toast,
-      dialog: { showOpenDialog: (props) => api('dialog/open', props || {}) },
+      dialog: { showOpenDialog: showOpenDialog },
       navigate: navigateIntents,
     },
     host: {
@@ -567,4 +633,21 @@
   };
 
   window.ddClient = client;
+
+  /* localStorage belongs to one install: a page of an earlier install of an
+   * extension (or of another extension that had this port) is wiped. */
+  if (cfg.installId) {
+    try {
+      var KEY = '__dext_install_id';
+      var seen = window.localStorage.getItem(KEY);
+      if (seen !== null && seen !== cfg.installId) {
+        window.localStorage.clear();
+        window.sessionStorage.clear();
+      }
+      if (seen !== cfg.installId) window.localStorage.setItem(KEY, cfg.installId);
+    } catch (e) { /* storage disabled: nothing to keep apart */ }
+  }
+
+  /* The event connection tells the page when to reload (dext run, dev ui-source). */
+  if (cfg.reload) getSession().catch(function () {});
 })();

@@ -529,12 +529,14 @@ test('docker lists, the open dialog and navigation POST JSON to their routes and
   const p = await get();
   p.seen.length = 0;
   p.answer = (r) => (r.path === '/__dext/docker/containers' ? { status: 200, body: '[{"Id":"abc","Names":["/web"]}]' }
-    : r.path === '/__dext/dialog/open' ? { status: 200, body: '{"canceled":true,"filePaths":[]}' }
+    : r.path === '/__dext/dialog/open' ? { status: 200, body: '{"id":"c1","url":"about:blank"}' }
+      : r.path === '/__dext/dialog/wait' ? { status: 200, body: '{"canceled":true,"filePaths":[]}' }
       : { status: 501, headers: { 'X-Dext-Error': '1' }, body: '{"error":"not implemented yet"}' });
   const list = await p.settle(() => window.ddClient.docker.listContainers({ all: true, filters: '{"status":["exited"]}' }));
   assert.deepEqual(list.value, [{ Id: 'abc', Names: ['/web'] }]);
   const dialog = await p.settle(() => window.ddClient.desktopUI.dialog.showOpenDialog({ properties: ['openFile'] }));
   assert.deepEqual(dialog.value, { canceled: true, filePaths: [] });
+  assert.equal(await p.call(() => document.querySelector('dext-overlay')), null, 'the chooser frame is gone');
   const nav = await p.settle(() => window.ddClient.desktopUI.navigate.viewContainer('f00d'));
   assert.deepEqual([nav.ok, nav.error.isError, nav.error.message], [false, true, 'not implemented yet']);
   const images = await p.settle(() => window.ddClient.listImages());
@@ -543,6 +545,7 @@ test('docker lists, the open dialog and navigation POST JSON to their routes and
   assert.deepEqual(sent, [
     ['POST', '/__dext/docker/containers', 'application/json', SECRET, { all: true, filters: '{"status":["exited"]}' }],
     ['POST', '/__dext/dialog/open', 'application/json', SECRET, { properties: ['openFile'] }],
+    ['POST', '/__dext/dialog/wait', 'application/json', SECRET, { id: 'c1' }],
     ['POST', '/__dext/navigate', 'application/json', SECRET, { view: 'container', id: 'f00d' }],
     ['POST', '/__dext/docker/images', 'application/json', SECRET, {}],
   ]);

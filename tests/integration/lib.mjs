@@ -84,10 +84,10 @@ export function runDext(args, { env = {}, timeoutMs = 20000, cwd = ROOT, wrap = 
   });
 }
 
-/** Starts `dext run ...` and waits for its URL line. */
-export function startDext(args, { env = {}, timeoutMs = 15000, cwd = ROOT, wrap = [] } = {}) {
+/** Starts `dext run ...` (or `dext VERB ...`) and waits for its URL line. */
+export function startDext(args, { env = {}, timeoutMs = 15000, cwd = ROOT, wrap = [], verb = 'run' } = {}) {
   return new Promise((resolve, reject) => {
-    const argv = [...wrap, DEXT, 'run', ...args];
+    const argv = [...wrap, DEXT, verb, ...args];
     const p = spawn(argv[0], argv.slice(1), {
       env: { DEXT_LOG_LEVEL: 'info', ...process.env, ...env }, cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
