@@ -21,6 +21,7 @@
 #include "base/parse-util.h"
 #include "base/xalloc.h"
 #include "devloop.h"
+#include "engine/watch.h"
 #include "ext/load.h"
 #include "ext/origin.h"
 #include "ext/store.h"
@@ -55,6 +56,8 @@ struct served {
     struct dext_ext_meta *meta;
     struct dext_site *site;
     struct dext_proc_rt *rt;
+    struct dext_engine_watch *watch; /* an image's backend containers */
+    bool engine;
     struct dext_devloop *devloop;
     struct dext_watch *fix; /* not served: its directory, for a fixed metadata.json */
     bool stopping;
@@ -82,8 +85,9 @@ static void served_free(struct served *x)
             break;
         }
     }
-    if (x->sock)
-        (void)unlink(x->sock);
+    if (x->sock && !x->engine)
+        (void)unlink(x->sock); /* a container backend keeps its socket */
+    dext_engine_watch_free(x->watch);
     dext_watch_free(x->fix);
     dext_ext_meta_free(x->meta);
     free(x->name);
@@ -170,6 +174,7 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
         /* No reload connection per page here: a person may keep many tabs of one
          * extension open, and each would hold one of the browser's 6 connections. */
         .reload = false,
+        .engine = x->engine,
     };
 
     bool fresh;
@@ -237,6 +242,7 @@ static void served_start(struct serve *sv, const char *name)
     }
     x->root = xstrdup(e.root);
     x->image = xstrdup(e.image ? e.image : "");
+    x->engine = e.kind && strcmp(e.kind, "image") == 0;
     r = dext_ext_load_dir(x->root, &x->meta, &problems);
     if (r < 0) {
         x->error = problems.n ? xasprintf("not a valid extension: %s", problems.items[0])
@@ -258,7 +264,8 @@ static void served_start(struct serve *sv, const char *name)
             x->sock = NULL;
             goto out;
         }
-        (void)unlink(x->sock);
+        if (!x->engine)
+            (void)unlink(x->sock);
     }
     r = served_site(x, &e);
     if (r < 0) {
@@ -266,7 +273,15 @@ static void served_start(struct serve *sv, const char *name)
         goto out;
     }
     log = dext_store_log_path(&sv->store, name);
-    if (x->meta->vm_command) {
+    if (x->engine) {
+        /* An image: its backend containers run as long as it is installed. */
+        x->watch = x->meta->has_vm ? dext_engine_watch_new(&sv->loop, name, x->image, x->guest,
+                                                           socket_name, sv->opts->self_exe)
+                                   : NULL;
+        if (x->watch && dext_site_backend(x->site))
+            dext_backend_set_status_cb(dext_site_backend(x->site), dext_engine_watch_status,
+                                       x->watch);
+    } else if (x->meta->vm_command) {
         r = dext_proc_rt_new(&sv->loop,
                              &(struct dext_proc_rt_config){
                                  .name = name,

@@ -229,6 +229,28 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     });
   });
 
+  test('dext serve lists the image extension and serves it on the engine', async () => {
+    const d = await startDext([], { env, verb: 'serve', timeoutMs: 60000 });
+    try {
+      const list = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' })).text);
+      const e = list.find((x) => x.name === NAME);
+      assert.ok(e && e.url, JSON.stringify(list));
+      const u = new URL(e.url);
+      const port = Number(u.port);
+      const secret = u.searchParams.get('dext-secret');
+      const r = await request(port, { path: '/__dext/vm/service/hello', secret });
+      assert.equal(r.status, 200, r.text);
+      const x = await request(port, { method: 'POST', path: '/__dext/exec', secret, body: JSON.stringify({ scope: 'vm', cmd: 'cat', args: ['/etc/hostname'] }) });
+      const c = await inspect(engine, `${PROJECT}-service`);
+      assert.equal(JSON.parse(x.text).stdout.trim(), c.Config.Hostname, 'vm exec in the backend container');
+    } finally {
+      await d.stop();
+    }
+    const c = await inspect(engine, `${PROJECT}-service`);
+    assert.equal(c.State.Running, true, 'the backend outlives dext serve');
+    await waitFor(() => fs.existsSync(path.join(st.run, 'dext/ext', NAME, 'backend.sock')), { timeoutMs: 2000, what: 'the socket kept' });
+  });
+
   test('update re-installs from a new image and keeps the project volumes', async () => {
     await docker(engine, ['volume', 'create', '--label', `com.docker.compose.project=${PROJECT}`, `${PROJECT}_data`]);
     await derive(engine, 'dext-test/engine-ext:2',
