@@ -669,6 +669,7 @@ static int cmd_rm(int argc, char **argv)
     struct dext_store s;
     struct dext_store_entry e;
     pid_t pid = 0;
+    bool shared;
     int r;
 
     argc = drop_force(argc, argv);
@@ -687,9 +688,8 @@ static int cmd_rm(int argc, char **argv)
         return 1;
     }
     (void)dext_store_get_state(&s, argv[1], &pid, NULL);
-    if (pid > 0 && dext_store_state_is_shared(&s, argv[1]))
-        return rm_served(&s, argv[1], pid);
-    if (pid > 0 && pid != getpid()) {
+    shared = pid > 0 && dext_store_state_is_shared(&s, argv[1]);
+    if (pid > 0 && !shared && pid != getpid()) {
         /* Stop the dext serving it; it stops the backend on the way out. */
         (void)kill(pid, SIGTERM);
         for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
@@ -698,6 +698,7 @@ static int cmd_rm(int argc, char **argv)
         }
         if (kill(pid, 0) == 0) {
             fprintf(stderr, "dext: the dext serving %s (pid %d) did not stop\n", argv[1], (int)pid);
+            dext_store_entry_done(&e);
             dext_store_done(&s);
             return 1;
         }
@@ -721,6 +722,8 @@ static int cmd_rm(int argc, char **argv)
         }
     }
     dext_store_entry_done(&e);
+    if (shared)
+        return rm_served(&s, argv[1], pid); /* dext serve lets it go */
     r = dext_store_remove(&s, argv[1]);
     dext_store_clear_state(&s, argv[1]);
     dext_store_done(&s);

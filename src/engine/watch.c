@@ -223,9 +223,9 @@ enum dext_backend_status dext_engine_watch_status(void *data, char *msg, size_t 
     return DEXT_BACKEND_DOWN;
 }
 
-struct dext_engine_watch *dext_engine_watch_new(uv_loop_t *loop, const char *name, const char *image,
-                                      const char *guest, const char *sock_name,
-                                      const char *self_exe)
+struct dext_engine_watch *dext_engine_watch_new(uv_loop_t *loop, const char *name,
+                                                const char *image, const char *guest,
+                                                const char *sock_name, const char *self_exe)
 {
     struct dext_engine_watch *w = xcalloc(1, sizeof(*w));
     _cleanup_free_ char *events = NULL;
@@ -285,4 +285,3 @@ void dext_engine_watch_free(struct dext_engine_watch *w)
     free(w->filters);
     uv_close((uv_handle_t *)&w->timer, on_watch_closed);
 }
-
