@@ -63,6 +63,7 @@
     if (typeof url !== 'string' || url.charAt(0) !== '/') {
       throw new TypeError('vm.service: the url must be a path starting with "/", such as "/hello"');
     }
+    /** @type {Record<string, string>} */
     var h = {};
     var names = [];
     var hasType = false;
@@ -290,8 +291,7 @@
           if (closed || ended) return;
           ended = true;
           if (st.signal) {
-            var err = new Error('the process was killed by ' + st.signal);
-            err.signal = st.signal;
+            var err = Object.assign(new Error('the process was killed by ' + st.signal), { signal: st.signal });
             safeCall(cb.onError, err);
             safeCall(cb.onClose, -1);
           } else {
@@ -329,8 +329,11 @@
     };
   }
 
+  /* Overloaded like the published Exec type: a stream option gives a process handle,
+   * otherwise a promise of the result. */
+  /** @returns {DextExec} */
   function makeExec(scope, extra) {
-    return function exec(cmd, args, options) {
+    return /** @type {DextExec} */ (function exec(cmd, args, options) {
       if (options && typeof options === 'object' && 'stream' in options) {
         return spawnStream(scope, extra || {}, cmd, args, options);
       }
@@ -349,7 +352,7 @@
         if (result.signal) throw result;
         return result;
       });
-    };
+    });
   }
 
   /* v0 spawn*: (data, error) callbacks over the v1 stream events. */
