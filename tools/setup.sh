@@ -38,8 +38,11 @@ if [ -n "$missing" ]; then
   [ -z "$made_policy" ] || $SUDO rm -f "$policy"
 fi
 
-# npm packages, pinned by package-lock.json.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
-fi
+# npm packages, pinned by each package-lock.json: the tests' own, and the react
+# example UI's (an extension author's project, with its own lockfile).
+for dir in . examples/react/ui; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "setup: installing npm packages in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+done

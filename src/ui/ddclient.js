@@ -546,11 +546,41 @@
     },
   };
 
+  /* palette.docker, which extensions read as theme.palette.docker.grey[300] and so on:
+   * six ramps of eight shades, 100 to 800, each a [hue, saturation] in HSL. In light
+   * mode 100 is the lightest, in dark mode the darkest, so a shade keeps its contrast
+   * with the background in both. */
+  var RAMPS = { amber: [36, 88], blue: [216, 76], green: [158, 58], grey: [212, 14], red: [4, 70], violet: [264, 58] };
+
+  function hslHex(h, s, l) {
+    s /= 100; l /= 100;
+    var a = s * Math.min(l, 1 - l);
+    function ch(n) {
+      var k = (n + h / 30) % 12;
+      var v = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+      return ('0' + Math.round(v * 255).toString(16)).slice(-2);
+    }
+    return '#' + ch(0) + ch(8) + ch(4);
+  }
+
+  function dockerPalette(mode) {
+    var out = {};
+    Object.keys(RAMPS).forEach(function (name) {
+      var shades = {};
+      for (var i = 0; i < 8; i++) {
+        var l = mode === 'light' ? 94 - i * 10 : 14 + i * 10;
+        shades[String((i + 1) * 100)] = hslHex(RAMPS[name][0], RAMPS[name][1], l);
+      }
+      out[name] = shades;
+    });
+    return out;
+  }
+
   /* MUI ThemeOptions for one mode; a fresh object each call, so a theme library that
    * mutates its input cannot change the other global. */
   function themeOptions(mode) {
     var c = COLOURS[mode];
-    var p = { mode: mode };
+    var p = { mode: mode, docker: dockerPalette(mode) };
     Object.keys(c).forEach(function (k) {
       var v = c[k];
       p[k] = typeof v === 'string' ? v

@@ -643,6 +643,15 @@ test('theme globals: MUI ThemeOptions for light and dark, v5 and v6', T, async (
       assert.match(o.palette.background.paper, /^#/);
       for (const f of ['primary', 'secondary', 'disabled']) assert.equal(typeof o.palette.text[f], 'string');
       assert.equal(typeof o.palette.divider, 'string');
+      for (const c of ['amber', 'blue', 'green', 'grey', 'red', 'violet']) {
+        const shades = Object.keys(o.palette.docker[c]);
+        assert.deepEqual(shades, ['100', '200', '300', '400', '500', '600', '700', '800'], `${mode}.docker.${c}`);
+        for (const k of shades) assert.match(o.palette.docker[c][k], /^#[0-9a-f]{6}$/, `${mode}.docker.${c}.${k}`);
+      }
+      /* 100 is the shade nearest the background: lightest in light mode, darkest in dark. */
+      const lum = (hex) => parseInt(hex.slice(1, 3), 16) + parseInt(hex.slice(3, 5), 16) + parseInt(hex.slice(5, 7), 16);
+      const g = o.palette.docker.grey;
+      assert.equal(lum(g['100']) > lum(g['800']), mode === 'light', `${mode}: grey ramp direction`);
       assert.equal(typeof o.typography.fontFamily, 'string');
       assert.equal(typeof o.shape.borderRadius, 'number');
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The hello extension's backend: a tiny HTTP/1.1 server on a unix socket.
  *
- * Listens on /run/guest-services/hello.sock, as a backend does under Docker
+ * Listens on /run/guest-services/hello.sock (or the socket name given as its one
+ * argument; the react example uses react.sock), as a backend does under Docker
  * Desktop (dext maps the extension's socket directory there; where it cannot,
  * it names the directory in DEXT_GUEST_SERVICES). Routes:
  *   GET  /hello  -> {"message":"Hello from the hello backend"}
@@ -116,13 +117,13 @@ static int handle(struct client *c)
     }
 }
 
-static int listen_on(const char *dir)
+static int listen_on(const char *dir, const char *name)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd;
 
     (void)mkdir(dir, 0755);
-    if (snprintf(sock_path, sizeof(sock_path), "%s/hello.sock", dir) >= (int)sizeof(sock_path))
+    if (snprintf(sock_path, sizeof(sock_path), "%s/%s", dir, name) >= (int)sizeof(sock_path))
         return -1;
     (void)unlink(sock_path);
     memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
@@ -134,16 +135,21 @@ static int listen_on(const char *dir)
     return fd;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *dir = getenv("DEXT_GUEST_SERVICES");
+    const char *name = argc > 1 ? argv[1] : "hello.sock";
     struct pollfd pfd[MAX_CLIENTS + 1];
     int lfd;
 
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    lfd = listen_on(dir && *dir ? dir : "/run/guest-services");
+    if (strchr(name, '/') != NULL) {
+        fprintf(stderr, "hello-backend: %s: a socket name, not a path, is expected\n", name);
+        return 2;
+    }
+    lfd = listen_on(dir && *dir ? dir : "/run/guest-services", name);
     if (lfd < 0)
         return 1;
     fprintf(stderr, "hello-backend: listening on %s\n", sock_path);
