@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpState, makeExt, runDext, startDext, waitFor } from '../integration/lib.mjs';
 import { launch } from './browser.mjs';
+import { decodePng, near, pixel } from './png.mjs';
 
 const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32">' +
   '<rect width="32" height="32" rx="6" fill="#c0392b"/></svg>';
@@ -94,6 +95,32 @@ test('the dashboard lists every installed extension with its title and icon', as
   const vp = dash.viewportSize();
   assert.equal(width, vp.width);
   assert.ok(height >= 100);
+  // What the pixels show: the page's background, each card's own paper, the letter
+  // tile of the one without an icon, and an icon that is drawn on its card.
+  const colours = await dash.evaluate(() => {
+    const bg = (sel) => getComputedStyle(document.querySelector(sel)).backgroundColor;
+    const box = (sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+    return {
+      page: bg('body'), card: bg('li.ext[data-name="beta"]'), tile: bg('li.ext[data-name="beta"] .noicon'),
+      beta: box('li.ext[data-name="beta"]'), tileBox: box('li.ext[data-name="beta"] .noicon'),
+      icon: box('li.ext[data-name="alpha"] img'), height: document.documentElement.scrollHeight,
+    };
+  });
+  const hex = (rgb) => '#' + rgb.match(/\d+/g).slice(0, 3).map((v) => Number(v).toString(16).padStart(2, '0')).join('');
+  const img = decodePng(png);
+  const at = (x, y) => pixel(img, x, y);
+  assert.ok(near(at(2, img.height - 3), hex(colours.page)), `page background: ${at(2, img.height - 3)} vs ${hex(colours.page)}`);
+  const [bx, by, , bh] = colours.beta;
+  assert.ok(near(at(bx + 5, by + bh / 2), hex(colours.card)), `card paper: ${at(bx + 5, by + bh / 2)} vs ${hex(colours.card)}`);
+  const [tx, ty] = colours.tileBox;
+  assert.ok(near(at(tx + 4, ty + 4), hex(colours.tile)), `letter tile: ${at(tx + 4, ty + 4)} vs ${hex(colours.tile)}`);
+  assert.notEqual(hex(colours.tile), hex(colours.card));
+  const [ix, iy, iw, ih] = colours.icon;
+  const iconPixels = new Set();
+  for (let dy = 0.25; dy < 0.8; dy += 0.1) {
+    for (let dx = 0.25; dx < 0.8; dx += 0.1) iconPixels.add(at(ix + iw * dx, iy + ih * dy));
+  }
+  assert.ok([...iconPixels].some((c) => !near(c, hex(colours.card), 8)), 'the icon is drawn');
   await dash.close();
 });
 

@@ -281,6 +281,28 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     assert.equal(JSON.parse((await dext(['ls', '--json'])).stdout).length, 0);
   });
 
+  test('as the docker CLI plugin: docker extension install | ls | update | rm IMAGE', async () => {
+    const r = await dext(['cli-plugin']);
+    assert.equal(r.code, 0, r.stderr);
+    const cli = (args) => docker(engine, ['extension', ...args], { check: false, env: st.env });
+    const inst = await cli(['install', '--force', IMAGE]);
+    assert.equal(inst.code, 0, inst.stderr);
+    let ls = await cli(['ls']);
+    assert.match(ls.stdout, /^ID\s+PROVIDER\s+VERSION\s+UI\s+VM\s+HOST/m);
+    const line = ls.stdout.split('\n').find((l) => l.startsWith(NAME));
+    assert.match(line || '', /dext tests\s+1\s+1 tab\(Engine test\)\s+Running\(1\)/, ls.stdout);
+    const up = await cli(['update', 'dext-test/engine-ext:2']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /Updated extension/);
+    ls = JSON.parse((await cli(['ls', '--json'])).stdout).find((e) => e.name === NAME);
+    assert.equal(ls.version, '2');
+    assert.equal((await inspect(engine, (await projectContainers(engine))[0])).Config.Image, 'dext-test/engine-ext:2');
+    const rm = await cli(['rm', '-f', NAME]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.deepEqual(await projectContainers(engine), []);
+    assert.deepEqual(JSON.parse((await cli(['ls', '--json'])).stdout), []);
+  });
+
   test('a UI-only image (FROM scratch, no CMD, no vm): installed and served with no container', async () => {
     const ctx = engineTmp(engine, 'uionly');
     fs.mkdirSync(path.join(ctx, 'ui'));
