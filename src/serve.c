@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -38,9 +39,17 @@ struct serve {
     struct dext_watch *installs; /* DATA/extensions: installs and removals */
     uv_timer_t later;            /* a rescan after an extension stopped */
     struct served *list;
+    struct kept_secret *kept; /* secrets of extensions restarted by an update */
     const struct dext_serve_opts *opts;
     bool stopping;
     bool closed;
+};
+
+/* The secret of an extension being restarted, for its next site: open pages go on. */
+struct kept_secret {
+    struct kept_secret *next;
+    char *name;
+    char secret[DEXT_SECRET_LEN + 1];
 };
 
 /* One installed extension. */
@@ -59,7 +68,10 @@ struct served {
     struct dext_engine_watch *watch; /* an image's backend containers */
     bool engine;
     struct dext_devloop *devloop;
-    struct dext_watch *fix; /* not served: its directory, for a fixed metadata.json */
+    struct dext_watch *fix;    /* not served: its directory, for a fixed metadata.json */
+    struct dext_watch *record; /* DATA/extensions/NAME: an update replaces root and record */
+    dev_t root_dev;            /* the root directory served, to tell a replaced one */
+    ino_t root_ino;
     bool stopping;
 };
 
@@ -89,6 +101,7 @@ static void served_free(struct served *x)
         (void)unlink(x->sock); /* a container backend keeps its socket */
     dext_engine_watch_free(x->watch);
     dext_watch_free(x->fix);
+    dext_watch_free(x->record);
     dext_ext_meta_free(x->meta);
     free(x->name);
     free(x->root);
@@ -153,9 +166,37 @@ static enum dext_backend_status no_backend_status(void *data, char *msg, size_t 
     return DEXT_BACKEND_DOWN;
 }
 
+/* Takes the kept secret of @name out of the list; NULL when none (free the result). */
+static struct kept_secret *take_kept(struct serve *sv, const char *name)
+{
+    for (struct kept_secret **pp = &sv->kept; *pp; pp = &(*pp)->next) {
+        struct kept_secret *k = *pp;
+        if (strcmp(k->name, name) == 0) {
+            *pp = k->next;
+            return k;
+        }
+    }
+    return NULL;
+}
+
+static void kept_free(struct kept_secret *k)
+{
+    if (!k)
+        return;
+    explicit_bzero(k->secret, sizeof(k->secret));
+    free(k->name);
+    free(k);
+}
+
+static void kept_freep(struct kept_secret **k)
+{
+    kept_free(*k);
+}
+
 static int served_site(struct served *x, const struct dext_store_entry *e)
 {
     struct serve *sv = x->sv;
+    _cleanup_(kept_freep) struct kept_secret *kept = take_kept(sv, x->name);
     char install_id[DEXT_INSTALL_ID_LEN + 1];
     _cleanup_free_ char *ext_dir = dext_store_ext_path(&sv->store, x->name);
     int saved_port, r;
@@ -175,6 +216,7 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
          * extension open, and each would hold one of the browser's 6 connections. */
         .reload = false,
         .engine = x->engine,
+        .secret = kept ? kept->secret : NULL,
     };
 
     bool fresh;
@@ -207,6 +249,41 @@ static int served_site(struct served *x, const struct dext_store_entry *e)
 }
 
 static void served_start(struct serve *sv, const char *name);
+
+/* True when what is installed under x's name is no longer what x serves: another
+ * image, or a root directory replaced by `dext update`. */
+static bool served_outdated(struct served *x)
+{
+    struct dext_store_entry e = {0};
+    struct stat st;
+    bool outdated;
+
+    if (dext_store_get(&x->sv->store, x->name, &e) < 0)
+        return false; /* removed or being rewritten: the installs watch sees to it */
+    outdated = strcmp(e.root, x->root) != 0 || strcmp(e.image ? e.image : "", x->image) != 0 ||
+               stat(e.root, &st) < 0 || st.st_dev != x->root_dev || st.st_ino != x->root_ino;
+    dext_store_entry_done(&e);
+    return outdated;
+}
+
+/* The extension's record directory changed: an update is served as a restart of the
+ * extension on the same port (its pages keep their origin and storage). */
+static void on_record_changed(void *data)
+{
+    struct served *x = data;
+
+    if (x->stopping || x->sv->stopping || !served_outdated(x))
+        return;
+    log_info("%s: updated; serving the new version", x->name);
+    if (x->site) {
+        struct kept_secret *k = xcalloc(1, sizeof(*k));
+        k->name = xstrdup(x->name);
+        memcpy(k->secret, dext_site_secret(x->site), DEXT_SECRET_LEN + 1);
+        k->next = x->sv->kept;
+        x->sv->kept = k;
+    }
+    served_stop(x); /* started again by the rescan that follows its stop */
+}
 
 static void on_fixed(void *data)
 {
@@ -243,6 +320,15 @@ static void served_start(struct serve *sv, const char *name)
     x->root = xstrdup(e.root);
     x->image = xstrdup(e.image ? e.image : "");
     x->engine = e.kind && strcmp(e.kind, "image") == 0;
+    {
+        struct stat st;
+        _cleanup_free_ char *ext_dir = dext_store_ext_path(&sv->store, name);
+        if (stat(x->root, &st) == 0) {
+            x->root_dev = st.st_dev;
+            x->root_ino = st.st_ino;
+        }
+        (void)dext_watch_new(&sv->loop, ext_dir, false, on_record_changed, x, &x->record);
+    }
     r = dext_ext_load_dir(x->root, &x->meta, &problems);
     if (r < 0) {
         x->error = problems.n ? xasprintf("not a valid extension: %s", problems.items[0])
@@ -395,6 +481,11 @@ static void maybe_finish(struct serve *sv)
     if (sv->list || sv->closed)
         return;
     sv->closed = true;
+    while (sv->kept) {
+        struct kept_secret *k = sv->kept;
+        sv->kept = k->next;
+        kept_free(k);
+    }
     dext_watch_free(sv->installs);
     sv->installs = NULL;
     dext_hub_free(sv->hub);

@@ -353,7 +353,12 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
     s->ui_fd = -1;
     s->exec.mntns_fd = -1;
     s->name = xstrdup(cfg->name);
-    r = make_secret(s->secret);
+    if (cfg->secret && strlen(cfg->secret) == DEXT_SECRET_LEN) {
+        memcpy(s->secret, cfg->secret, DEXT_SECRET_LEN + 1);
+        r = 0;
+    } else {
+        r = make_secret(s->secret);
+    }
     if (r < 0)
         goto fail;
     ui_dir = xasprintf("%s/%s", cfg->root, m->has_ui ? m->ui_root : "");
@@ -439,6 +444,11 @@ void dext_site_set_limits(struct dext_site *s, const struct dext_http_limits *l)
     dext_http_server_set_limits(s->server, l);
     if (s->backend && l->max_body)
         dext_backend_set_max_body(s->backend, l->max_body);
+}
+
+const char *dext_site_secret(const struct dext_site *s)
+{
+    return s->secret;
 }
 
 struct dext_backend *dext_site_backend(struct dext_site *s)

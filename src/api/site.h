@@ -27,6 +27,7 @@ struct dext_site_config {
     const char *dev_url;              /* dev ui-source URL, or NULL for the files */
     const char *install_id;           /* this install's id (page storage), or NULL */
     bool reload;                      /* pages reload when dext_site_reload_pages says */
+    const char *secret;               /* keep this secret (a restart in one process), or NULL */
 };
 
 struct dext_site;
@@ -39,6 +40,8 @@ int dext_site_port(const struct dext_site *s);
 void dext_site_set_limits(struct dext_site *s, const struct dext_http_limits *l);
 /* The URL to open, with the secret (new string). */
 char *dext_site_url(const struct dext_site *s);
+/* The site's secret, for a restart that keeps open pages working; borrowed. */
+const char *dext_site_secret(const struct dext_site *s);
 /* The relay target (NULL without a socket); borrowed. */
 struct dext_backend *dext_site_backend(struct dext_site *s);
 /* Every open page of the extension reloads (on its event connection). */

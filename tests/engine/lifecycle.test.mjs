@@ -256,8 +256,34 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     await derive(engine, 'dext-test/engine-ext:2',
       `FROM ${IMAGE}\nCOPY index.html /ui/index.html\n`,
       { 'index.html': '<!doctype html><html><head><title>Engine test v2</title></head><body>v2</body></html>' });
-    const r = await dext(['update', '--force', 'dext-test/engine-ext:2']);
-    assert.equal(r.code, 0, r.stderr);
+    // A dext serve that runs across the update keeps serving the extension, on the new
+    // container (Docker Desktop needs a restart for that: extensions-sdk#224).
+    const d = await startDext([], { env, verb: 'serve', timeoutMs: 60000 });
+    let r;
+    try {
+      const list = JSON.parse((await request(d.port, { method: 'POST', path: '/__dext/hub/extensions', secret: d.secret, body: '{}' })).text);
+      const u = new URL(list.find((x) => x.name === NAME).url);
+      const call = () => request(Number(u.port), { path: '/__dext/vm/service/hello', secret: u.searchParams.get('dext-secret') });
+      const vmHostname = async () => {
+        const x = await request(Number(u.port), { method: 'POST', path: '/__dext/exec', secret: u.searchParams.get('dext-secret'), body: JSON.stringify({ scope: 'vm', cmd: 'cat', args: ['/etc/hostname'] }) });
+        return x.status === 200 ? JSON.parse(x.text).stdout.trim() : null;
+      };
+      assert.equal((await call()).status, 200);
+      const before = await vmHostname();
+      assert.ok(before, 'vm exec before the update');
+      r = await dext(['update', '--force', 'dext-test/engine-ext:2']);
+      assert.equal(r.code, 0, r.stderr);
+      const after = await waitFor(async () => { const h = await vmHostname(); return h !== before && h; },
+        { timeoutMs: 20000, what: 'vm exec in the new container' });
+      assert.equal(after, (await inspect(engine, `${PROJECT}-service`)).Config.Hostname);
+      const res = await waitFor(async () => { const x = await call(); return x.status === 200 && x; },
+        { timeoutMs: 20000, what: 'a service call to the new backend' });
+      assert.equal(res.status, 200);
+      const page = await request(Number(u.port), { path: '/index.html', secret: u.searchParams.get('dext-secret') });
+      assert.match(page.text, /Engine test v2/, 'the new UI is served');
+    } finally {
+      await d.stop();
+    }
     const root = path.join(st.data, 'dext/extensions', NAME, 'root');
     assert.match(fs.readFileSync(path.join(root, 'ui/index.html'), 'utf8'), /v2/);
     const ids = await projectContainers(engine);
