@@ -720,6 +720,16 @@ static int cmd_rm(int argc, char **argv)
             dext_store_done(&s);
             return 1;
         }
+    } else {
+        /* No container of its own, but those it made with docker.cli.exec go with it
+         * when an engine answers. */
+        struct dext_engine en;
+        if (dext_engine_open(&en) == 0) {
+            if (dext_engine_ping(&en) == 0 && dext_engine_remove_started(&en, argv[1]) < 0)
+                fprintf(stderr, "dext: warning: cannot remove the containers %s made: %s\n",
+                        argv[1], en.err);
+            dext_engine_close(&en);
+        }
     }
     dext_store_entry_done(&e);
     if (shared)

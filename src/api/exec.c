@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/utf8.h"
 #include "base/xalloc.h"
+#include "engine/engine.h"
 #include "ext/store.h"
 #include "proc/spawn.h"
 #include "proc/words.h"
@@ -276,6 +277,17 @@ void dext_exec_cmd_done(struct dext_exec_cmd *cmd)
     *cmd = (struct dext_exec_cmd){0};
 }
 
+/* Where a `docker run` or `docker create` (also `docker container run|create`) has
+ * its options: the index after the subcommand, or 0 for any other command. */
+static size_t docker_create_at(char **words, size_t n)
+{
+    size_t at = n > 1 && strcmp(words[0], "container") == 0 ? 1 : 0;
+
+    if (at < n && (strcmp(words[at], "run") == 0 || strcmp(words[at], "create") == 0))
+        return at + 1;
+    return 0;
+}
+
 int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
                     struct dext_exec_cmd *out)
 {
@@ -403,10 +415,18 @@ int dext_exec_build(const struct dext_exec_ctx *ctx, json_t *body, bool split,
         out->engine = true;
         out->is_vm = true;
     } else if (strcmp(scope, "docker") == 0) {
+        /* A container the extension makes carries its label, so `dext rm` can
+         * remove it with the extension's own (peers leave them behind). */
+        size_t at = ctx->name ? docker_create_at(words, n_words) : 0;
         out->file = xstrdup("docker");
         out->argv[k++] = xstrdup("docker");
-        for (size_t w = 0; w < n_words; w++)
+        for (size_t w = 0; w < n_words; w++) {
             out->argv[k++] = xstrdup(words[w]);
+            if (w + 1 == at) {
+                out->argv[k++] = xstrdup("--label");
+                out->argv[k++] = xasprintf("%s=%s", DEXT_ENGINE_EXT_LABEL, ctx->name);
+            }
+        }
         out->env = make_env(env, NULL, NULL, NULL);
         if (cwd)
             out->cwd = xstrdup(cwd);

@@ -19,6 +19,7 @@
 /* What exec needs to know about the extension; borrowed for the site's life. */
 struct dext_exec_ctx {
     uv_loop_t *loop;
+    const char *name;      /* the extension's name: the label on containers it makes */
     const char *root;      /* the extension's files */
     const char *guest_dir; /* mapped at /run/guest-services for vm commands */
     const char *self_exe;  /* for the __guest-exec helper */

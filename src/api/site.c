@@ -374,6 +374,7 @@ int dext_site_new(uv_loop_t *loop, const struct dext_site_config *cfg, struct de
     s->image = xstrdup(cfg->image ? cfg->image : "");
     s->exec = (struct dext_exec_ctx){
         .loop = loop,
+        .name = s->name,
         .root = s->root,
         .guest_dir = s->guest_dir,
         .self_exe = s->self_exe,

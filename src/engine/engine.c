@@ -28,7 +28,6 @@ extern char **environ;
 #define API_VERSION_LABEL "com.docker.desktop.extension.api.version"
 #define TITLE_LABEL "org.opencontainers.image.title"
 #define PROJECT_LABEL "com.docker.compose.project"
-#define EXT_LABEL "io.dext.extension"
 #define MAX_LAYERS 256
 #define ARCHIVE_CHUNK_MAX (1024 * 1024) /* read-ahead of the archive stream */
 
@@ -830,7 +829,7 @@ static json_t *ext_labels(const char *name, const char *title, const char *proje
 {
     return json_pack("{s:s, s:s, s:s, s:s}", "com.docker.desktop.extension", "true",
                      "com.docker.desktop.extension.name", title ? title : name, PROJECT_LABEL,
-                     project, EXT_LABEL, name);
+                     project, DEXT_ENGINE_EXT_LABEL, name);
 }
 
 /* Replaces every "/var/run/docker.sock.raw" in @text with the engine's socket. */
@@ -1094,10 +1093,11 @@ int dext_engine_up(struct dext_engine *e, const struct dext_store *s,
     return r;
 }
 
-static int remove_labelled(struct dext_engine *e, const char *what, const char *name)
+/* Removes the @what ("containers", "volumes", "networks") labelled @label=@value. */
+static int remove_labelled(struct dext_engine *e, const char *what, const char *label,
+                           const char *value)
 {
-    _cleanup_free_ char *project = dext_engine_project(name);
-    _cleanup_free_ char *filters = xasprintf("{\"label\":[\"%s=%s\"]}", PROJECT_LABEL, project);
+    _cleanup_free_ char *filters = xasprintf("{\"label\":[\"%s=%s\"]}", label, value);
     _cleanup_free_ char *q = qescape(filters);
     _cleanup_free_ char *path =
         xasprintf("/%s%s?filters=%s", what, strcmp(what, "containers") == 0 ? "/json" : "", q);
@@ -1138,14 +1138,22 @@ static int remove_labelled(struct dext_engine *e, const char *what, const char *
 
 int dext_engine_down(struct dext_engine *e, const char *name, bool volumes)
 {
-    int r = remove_labelled(e, "containers", name);
+    _cleanup_free_ char *project = dext_engine_project(name);
+    int r = remove_labelled(e, "containers", PROJECT_LABEL, project);
 
     if (r == 0 && volumes) {
-        r = remove_labelled(e, "volumes", name);
+        r = dext_engine_remove_started(e, name);
         if (r == 0)
-            r = remove_labelled(e, "networks", name);
+            r = remove_labelled(e, "volumes", PROJECT_LABEL, project);
+        if (r == 0)
+            r = remove_labelled(e, "networks", PROJECT_LABEL, project);
     }
     return r;
+}
+
+int dext_engine_remove_started(struct dext_engine *e, const char *name)
+{
+    return remove_labelled(e, "containers", DEXT_ENGINE_EXT_LABEL, name);
 }
 
 char *dext_engine_image_label(struct dext_engine *e, const char *ref, const char *label)

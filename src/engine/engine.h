@@ -18,6 +18,11 @@
 #include "ext/metadata.h"
 #include "ext/store.h"
 
+/* The label dext puts on every container of an extension: its backend containers,
+ * and those the extension makes itself with docker.cli.exec run or create, so that
+ * `dext rm` removes them all. Its value is the extension's name. */
+#define DEXT_ENGINE_EXT_LABEL "io.dext.extension"
+
 struct dext_engine {
     uv_loop_t loop;
     struct dext_docker *docker;
@@ -58,8 +63,13 @@ int dext_engine_up(struct dext_engine *e, const struct dext_store *s,
                    const struct dext_store_entry *entry, const struct dext_ext_meta *meta);
 
 /* Removes every container of the project (and, with @volumes, its volumes and
- * networks). */
+ * networks, and every container labelled DEXT_ENGINE_EXT_LABEL=@name: those the
+ * extension started itself). */
 int dext_engine_down(struct dext_engine *e, const char *name, bool volumes);
+
+/* Removes the containers labelled DEXT_ENGINE_EXT_LABEL=@name (force, with their
+ * anonymous volumes). */
+int dext_engine_remove_started(struct dext_engine *e, const char *name);
 
 /* How many of the project's containers run, and how many exist; -errno when the
  * engine cannot say. */

@@ -3,26 +3,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BASE_TAG, buildBaseImage, docker, engineUnavailable, startEngine } from './engine.mjs';
-import { tmpState, makeExt, serviceMeta, startDext, request } from '../integration/lib.mjs';
+import { tmpState, makeExt, serviceMeta, startDext, request, runDext } from '../integration/lib.mjs';
 
 const skip = engineUnavailable();
 
 describe('docker list calls on a real engine', { skip: skip || false, timeout: 300000 }, () => {
   let engine;
   let d;
+  let st;
   before(async () => {
     engine = await startEngine();
     await buildBaseImage(engine);
     await docker(engine, ['run', '-d', '--name', 'dext-list-running', '--label', 'dext.test=1', BASE_TAG, 'sleep', '300']);
     await docker(engine, ['run', '--name', 'dext-list-exited', '--label', 'dext.test=1', BASE_TAG, 'true']);
-    const st = tmpState();
+    st = tmpState();
     const dir = makeExt(st.dir, 'lister', serviceMeta());
     d = await startDext([dir], { env: { ...st.env, DOCKER_HOST: engine.dockerHost } });
   });
   after(async () => {
     await d?.stop();
     if (engine) {
-      await docker(engine, ['rm', '-f', 'dext-list-running', 'dext-list-exited'], { check: false });
+      await docker(engine, ['rm', '-f', 'dext-list-running', 'dext-list-exited', 'dext-made-run', 'dext-made-create'], { check: false });
       await engine.stop();
     }
   });
@@ -88,5 +89,32 @@ describe('docker list calls on a real engine', { skip: skip || false, timeout: 3
       assert.equal(r.headers['x-dext-error'], '1');
       assert.match(JSON.parse(r.text).error, new RegExp(`cannot reach the Docker engine at unix://${st.dir}/nothing\\.sock`));
     } finally { await x.stop(); }
+  });
+  // Last: it removes the extension.
+  test('containers made with docker.cli.exec run|create carry the extension\'s label; dext rm removes them, only them', async () => {
+    const exec = async (cmd, args) => {
+      const r = await request(d.port, { method: 'POST', path: '/__dext/exec', secret: d.secret, body: JSON.stringify({ scope: 'docker', cmd, args }) });
+      assert.equal(r.status, 200, r.text);
+      const res = JSON.parse(r.text);
+      assert.equal(res.code, 0, res.stderr);
+      return res;
+    };
+    await exec('run', ['-d', '--name', 'dext-made-run', BASE_TAG, 'sleep', '300']);
+    await exec('container', ['create', '--name', 'dext-made-create', '--label', 'own=1', BASE_TAG, 'true']);
+    const labels = async (name) => JSON.parse((await docker(engine, ['inspect', name])).stdout)[0].Config.Labels;
+    assert.equal((await labels('dext-made-run'))['io.dext.extension'], 'lister');
+    const own = await labels('dext-made-create');
+    assert.equal(own['io.dext.extension'], 'lister');
+    assert.equal(own.own, '1', 'the extension\'s own labels stay');
+    assert.equal((await labels('dext-list-running'))['io.dext.extension'], undefined);
+    // Other commands are passed as they are.
+    const ps = await exec('ps', ['-a', '--format', '{{.Names}}']);
+    assert.match(ps.stdout, /dext-made-run/);
+    await d.stop();
+    d = null;
+    const rm = await runDext(['rm', 'lister'], { env: { ...st.env, DOCKER_HOST: engine.dockerHost } });
+    assert.equal(rm.code, 0, rm.stderr);
+    const left = (await docker(engine, ['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(left, ['dext-list-exited', 'dext-list-running']);
   });
 });
