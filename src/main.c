@@ -41,16 +41,17 @@ static const char main_usage[] =
     "                      serve an extension (a directory or an image) and run\n"
     "                      its backend\n"
     "  serve [--port N]    serve every installed extension and a dashboard listing them\n"
-    "  validate DIR        check DIR/metadata.json and the files it names\n"
+    "  validate SOURCE     check an extension directory (or its metadata.json) or image\n"
     "  install SOURCE      install an extension image, or record a directory\n"
     "  update NAME|IMAGE   re-install an extension image, keeping its volumes\n"
     "  ls [--json]         list installed extensions\n"
-    "  rm NAME             remove an installed extension (stops it if running)\n"
-    "  logs NAME           print the backend's log\n"
+    "  rm NAME|IMAGE       remove an installed extension (stops it if running)\n"
+    "  logs NAME|IMAGE     print the backend's log\n"
     "  dev ui-source NAME URL\n"
     "                      load NAME's UI from a dev server (ddClient still injected)\n"
     "  dev reset NAME      load NAME's UI from its files again\n"
     "  cli-plugin          install dext as the docker CLI plugin (docker extension ...)\n"
+    "  version             the client version and the extension API version served\n"
     "\n"
     "Options:\n"
     "  -h, --help          show help (also: dext COMMAND --help)\n"
@@ -75,10 +76,13 @@ static const char run_usage[] =
     "  --backend-cmd CMD…  run CMD (all remaining arguments) as the backend\n";
 
 static const char validate_usage[] =
-    "Usage: dext validate DIR\n"
+    "Usage: dext validate DIR|DIR/metadata.json|IMAGE\n"
     "\n"
     "Checks DIR/metadata.json and the files it names; prints every problem with its\n"
-    "field path. Exit status 0 when valid, 1 otherwise.\n";
+    "field path. An image (pulled when missing, and removed again then) is checked\n"
+    "the way install checks it: its api.version label, then its files, copied into a\n"
+    "directory that is removed afterwards. Nothing is installed. Exit status 0 when\n"
+    "valid, 1 otherwise.\n";
 static const char install_usage[] =
     "Usage: dext install SOURCE\n\n"
     "SOURCE is an extension image or directory. An image is pulled when missing (with\n"
@@ -96,7 +100,8 @@ static const char update_usage[] =
 static const char ls_usage[] =
     "Usage: dext ls [--json]\n\nLists installed extensions: ID, PROVIDER, VERSION, UI, VM, HOST.\n";
 static const char rm_usage[] =
-    "Usage: dext rm NAME\n\nStops the extension if a dext serves it, then removes its record,\n"
+    "Usage: dext rm NAME|IMAGE\n\nStops the extension if a dext serves it, then removes its "
+    "record,\n"
     "logs and socket directory (a directory extension's own files are kept). For an\n"
     "image, its compose project goes too: containers, volumes and networks.\n";
 static const char serve_usage[] =
@@ -116,9 +121,9 @@ static const char dev_usage[] =
     "ui-source: NAME's UI comes from the dev server at URL (http://localhost:PORT, on\n"
     "this machine), with window.ddClient still injected into its pages; open pages\n"
     "reload. reset: the UI comes from the extension's files again.\n";
-static const char logs_usage[] =
-    "Usage: dext logs NAME\n\nPrints the backend's log (for an image, its backend container's "
-    "output).\n";
+static const char logs_usage[] = "Usage: dext logs NAME|IMAGE\n\nPrints the backend's log (for an "
+                                 "image, its backend container's "
+                                 "output).\n";
 
 static int usage_error(const char *usage, const char *fmt, ...) _printf_(2, 3);
 static int usage_error(const char *usage, const char *fmt, ...)
@@ -353,10 +358,43 @@ static void print_problems(const char *dir, struct dext_meta_problems *p)
         fprintf(stderr, "dext: %s: (more problems not shown)\n", dir);
 }
 
+/* `validate IMAGE`: the image's files, checked without installing anything. */
+static int validate_image(const char *ref)
+{
+    struct dext_meta_problems p = {0};
+    struct dext_engine en;
+    struct dext_store s;
+    int r;
+
+    if (open_store(&s) < 0)
+        return 1;
+    r = dext_engine_open(&en);
+    if (r == 0) {
+        en.progress = isatty(STDERR_FILENO);
+        r = dext_engine_validate(&en, &s, ref, &p);
+        if (r < 0 && p.n)
+            print_problems(ref, &p);
+        else if (r < 0)
+            fprintf(stderr, "dext: %s\n", en.err);
+        dext_engine_close(&en);
+    } else {
+        fprintf(stderr, "dext: %s\n", en.err);
+    }
+    dext_meta_problems_done(&p);
+    dext_store_done(&s);
+    if (r < 0)
+        return 1;
+    printf("The extension image \"%s\" is valid\n", ref);
+    return 0;
+}
+
 static int cmd_validate(int argc, char **argv)
 {
     _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *m = NULL;
+    _cleanup_free_ char *dir = NULL;
     struct dext_meta_problems p = {0};
+    const char *what, *base;
+    struct stat st;
     int r;
 
     if (argc >= 2 && is_help(argv[1])) {
@@ -364,14 +402,30 @@ static int cmd_validate(int argc, char **argv)
         return 0;
     }
     if (argc != 2)
-        return usage_error(validate_usage, "%s", "validate needs exactly one directory");
-    r = dext_ext_load_dir(argv[1], &m, &p);
+        return usage_error(validate_usage, "%s",
+                           "validate needs exactly one directory, metadata.json or image");
+    what = argv[1];
+    base = strrchr(what, '/') ? strrchr(what, '/') + 1 : what;
+    if (stat(what, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        if (strcmp(base, "metadata.json") != 0) {
+            fprintf(stderr, "dext: %s: not a directory, nor a metadata.json\n", what);
+            return 1;
+        }
+        dir = base == what       ? xstrdup(".")
+              : base == what + 1 ? xstrdup("/")
+                                 : xstrndup(what, (size_t)(base - what - 1));
+    } else if (!is_path(what)) {
+        return validate_image(what); /* as run and install tell them apart */
+    } else {
+        dir = xstrdup(what);
+    }
+    r = dext_ext_load_dir(dir, &m, &p);
     if (r < 0) {
-        print_problems(argv[1], &p);
+        print_problems(dir, &p);
         dext_meta_problems_done(&p);
         return 1;
     }
-    printf("The extension in %s is valid\n", argv[1]);
+    printf("The extension in %s is valid\n", dir);
     return 0;
 }
 
@@ -664,8 +718,22 @@ static int rm_served(struct dext_store *s, const char *name, pid_t pid)
     return 0;
 }
 
+/* NAME, or an image reference as docker extension takes it ("repo:tag" names the
+ * extension installed from repo): the installed record in @e, its name in @argv[1]. */
+static int get_installed(struct dext_store *s, char **argv, char *name, size_t size,
+                         struct dext_store_entry *e)
+{
+    if (dext_store_get(s, argv[1], e) == 0)
+        return 0;
+    if (dext_store_name_from_image(argv[1], name, size) < 0 || dext_store_get(s, name, e) < 0)
+        return -ENOENT;
+    argv[1] = name;
+    return 0;
+}
+
 static int cmd_rm(int argc, char **argv)
 {
+    char name[DEXT_STORE_NAME_MAX + 1];
     struct dext_store s;
     struct dext_store_entry e;
     pid_t pid = 0;
@@ -682,7 +750,7 @@ static int cmd_rm(int argc, char **argv)
         return usage_error(rm_usage, "%s", "rm needs exactly one extension name");
     if (open_store(&s) < 0)
         return 1;
-    if (dext_store_get(&s, argv[1], &e) < 0) {
+    if (get_installed(&s, argv, name, sizeof(name), &e) < 0) {
         fprintf(stderr, "dext: no installed extension named '%s'\n", argv[1]);
         dext_store_done(&s);
         return 1;
@@ -747,6 +815,7 @@ static int cmd_rm(int argc, char **argv)
 
 static int cmd_logs(int argc, char **argv)
 {
+    char name[DEXT_STORE_NAME_MAX + 1];
     struct dext_store s;
     struct dext_store_entry e;
     _cleanup_free_ char *path = NULL;
@@ -762,7 +831,7 @@ static int cmd_logs(int argc, char **argv)
         return usage_error(logs_usage, "%s", "logs needs exactly one extension name");
     if (open_store(&s) < 0)
         return 1;
-    if (dext_store_get(&s, argv[1], &e) < 0) {
+    if (get_installed(&s, argv, name, sizeof(name), &e) < 0) {
         fprintf(stderr, "dext: no installed extension named '%s'\n", argv[1]);
         dext_store_done(&s);
         return 1;
@@ -961,8 +1030,14 @@ int main(int argc, char **argv)
         fputs(main_usage, stdout);
         return 0;
     }
-    if (strcmp(verb, "--version") == 0 || strcmp(verb, "version") == 0) {
-        printf("dext %s (extension API 0.4.2)\n", DEXT_VERSION);
+    if (strcmp(verb, "version") == 0) {
+        /* As `docker extension version` prints it: scripts read the API version. */
+        printf("Client Version: v%s\nServer API Version: %s\n", DEXT_VERSION,
+               DEXT_EXTENSION_API_VERSION);
+        return 0;
+    }
+    if (strcmp(verb, "--version") == 0) {
+        printf("dext %s (extension API %s)\n", DEXT_VERSION, DEXT_EXTENSION_API_VERSION);
         return 0;
     }
     if (strcmp(verb, "run") == 0)

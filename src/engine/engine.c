@@ -548,6 +548,10 @@ static int wanted_from_metadata(struct dext_engine *e, const char *staging, stru
         set_err(e, "the image's metadata.json is not valid: %s%s",
                 problems.n ? problems.items[0] : "too large",
                 problems.n > 1 ? " (and more; see dext validate)" : "");
+        if (e->problems && !e->problems->n) {
+            *e->problems = problems; /* validate prints them all */
+            return r;
+        }
         dext_meta_problems_done(&problems);
         return r;
     }
@@ -1411,6 +1415,80 @@ out:
         (void)dext_rm_rf(old);
     dext_meta_problems_done(&problems);
     dext_store_entry_done(&prev);
+    json_decref(img);
+    return r < 0 ? r : 0;
+}
+
+int dext_engine_validate(struct dext_engine *e, const struct dext_store *s, const char *ref,
+                         struct dext_meta_problems *problems)
+{
+    _cleanup_free_ char *qref = qescape(ref), *ipath = xasprintf("/images/%s/json", qref);
+    _cleanup_free_ char *parent = xasprintf("%s/extensions", s->data_dir), *tmp = NULL;
+    _cleanup_free_ char *staging = NULL, *root = NULL;
+    _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *meta = NULL;
+    json_t *img = NULL;
+    bool pulled = false;
+    int r = dext_engine_ping(e);
+
+    if (r < 0)
+        return r;
+    r = dext_engine_call(e, "GET", ipath, NULL, &img);
+    if (r == 404) {
+        r = pull(e, ref);
+        if (r < 0)
+            goto out;
+        pulled = true;
+        r = dext_engine_call(e, "GET", ipath, NULL, &img);
+    }
+    if (r < 0)
+        goto out;
+    if (r != 200) {
+        char why[sizeof(e->err)];
+        memcpy(why, e->err, sizeof(why));
+        set_err(e, "cannot inspect image %s: %s", ref, why);
+        r = -ENOENT;
+        goto out;
+    }
+    r = check_labels(e, ref, img);
+    if (r < 0)
+        goto out;
+    /* The files go to a private directory that is removed again, whatever happens. */
+    r = dext_mkdir_p(parent, 0700);
+    tmp = xasprintf("%s/.validate-XXXXXX", parent);
+    if (r == 0 && !mkdtemp(tmp))
+        r = -errno;
+    if (r < 0) {
+        set_err(e, "cannot create a directory under %s: %s", parent, strerror(-r));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    staging = xasprintf("%s/staging", tmp);
+    root = xasprintf("%s/root", tmp);
+    r = dext_mkdir_p(staging, 0700);
+    if (r < 0) {
+        set_err(e, "cannot create %s: %s", staging, strerror(-r));
+        goto out;
+    }
+    e->problems = problems;
+    r = copy_out(e, ref, staging, root);
+    e->problems = NULL;
+    if (r < 0)
+        goto out;
+    r = dext_ext_load_dir(root, &meta, problems);
+    if (r < 0)
+        set_err(e, "the extension in %s is not valid", ref);
+out:
+    if (tmp)
+        (void)dext_rm_rf(tmp);
+    if (pulled) {
+        /* Validation installs nothing: an image pulled for it goes again. */
+        char keep[sizeof(e->err)];
+        _cleanup_free_ char *rmi = xasprintf("/images/%s", qref);
+        memcpy(keep, e->err, sizeof(keep));
+        (void)dext_engine_call(e, "DELETE", rmi, NULL, NULL);
+        memcpy(e->err, keep, sizeof(keep));
+    }
     json_decref(img);
     return r < 0 ? r : 0;
 }

@@ -27,8 +27,9 @@ struct dext_engine {
     uv_loop_t loop;
     struct dext_docker *docker;
     const char *endpoint;
-    char err[1024]; /* why the last call failed */
-    bool progress;  /* show pull progress (a terminal) */
+    char err[1024];                      /* why the last call failed */
+    bool progress;                       /* show pull progress (a terminal) */
+    struct dext_meta_problems *problems; /* when set: every metadata.json problem */
 };
 
 /* Sets up the client for $DOCKER_HOST; -EINVAL (with @e->err) for a bad value. */
@@ -56,6 +57,14 @@ char *dext_engine_project(const char *name);
  * says why. Writes the extension's name to @ret_name. */
 int dext_engine_install(struct dext_engine *e, const struct dext_store *s, const char *ref,
                         bool update, char *ret_name, size_t size);
+
+/* Validates image @ref without installing it: pulls it when missing, checks its
+ * api.version label, copies its files out into a private directory and checks
+ * them, then removes that directory (and an image it pulled). Returns 0 when
+ * valid; else a negative errno with @e->err, and @problems filled when the
+ * files themselves are at fault. */
+int dext_engine_validate(struct dext_engine *e, const struct dext_store *s, const char *ref,
+                         struct dext_meta_problems *problems);
 
 /* Creates (when missing) and starts the backend containers of an installed image
  * extension. */

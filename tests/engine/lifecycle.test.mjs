@@ -329,6 +329,33 @@ describe('engine runtime: install, run, update, rm', { skip: skip || false, time
     assert.deepEqual(JSON.parse((await cli(['ls', '--json'])).stdout), []);
   });
 
+  test('validate IMAGE: every problem of its metadata.json by field path; nothing installed', async () => {
+    await derive(engine, 'dext-test/bad-meta:1',
+      `FROM ${IMAGE}\nCOPY metadata.json /metadata.json\n`,
+      { 'metadata.json': JSON.stringify({ icon: 5, ui: { 'dashboard-tab': { title: 'Bad', root: '/ui', src: 7 } } }) });
+    const bad = await dext(['validate', 'dext-test/bad-meta:1']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /dext-test\/bad-meta:1: .*ui\.dashboard-tab\.src: expected a string/);
+    assert.match(bad.stderr, /icon/);
+    const good = await dext(['validate', IMAGE]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.stdout, `The extension image "${IMAGE}" is valid\n`);
+    assert.deepEqual(JSON.parse((await dext(['ls', '--json'])).stdout), []);
+    assert.equal((await docker(engine, ['ps', '-aq'])).stdout.trim(), '', 'no container is left');
+    assert.equal((await docker(engine, ['images', '-q', 'dext-test/bad-meta:1'])).stdout.trim() !== '', true, 'a local image stays');
+    const v = await dext(['version']);
+    assert.equal(v.stdout, `Client Version: v${(await dext(['--version'])).stdout.split(' ')[1]}\nServer API Version: 0.4.2\n`);
+  });
+
+  test('rm takes the image reference too, as docker extension rm does', async () => {
+    assert.equal((await dext(['install', IMAGE])).code, 0);
+    const r = await dext(['uninstall', IMAGE]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`Removed extension ${NAME}`));
+    assert.deepEqual(await projectContainers(engine), []);
+    assert.equal((await dext(['rm', IMAGE])).code, 1, 'not installed any more');
+  });
+
   test('a UI-only image (FROM scratch, no CMD, no vm): installed and served with no container', async () => {
     const ctx = engineTmp(engine, 'uionly');
     fs.mkdirSync(path.join(ctx, 'ui'));

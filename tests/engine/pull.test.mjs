@@ -31,6 +31,7 @@ describe('install pulls a missing image', { skip: skip || false, timeout: 600000
     registry = await startRegistry(engine, {
       'dext/pulled:1.0.0': 'dext-test/engine-ext:1',
       'dext/too-new:1': 'dext-test/too-new:1',
+      'dext/checked:1': 'dext-test/engine-ext:1',
     });
     // Nothing of it stays on the engine: the install must download every layer.
     await docker(engine, ['rmi', 'dext-test/engine-ext:1', 'dext-test/too-new:1', BASE_TAG]);
@@ -77,5 +78,20 @@ describe('install pulls a missing image', { skip: skip || false, timeout: 600000
     assert.equal(r.code, 1);
     assert.match(r.stderr, /manifest|not found|unknown/i);
     assert.deepEqual(fs.readdirSync(path.join(st.data, 'dext/extensions')), []);
+  });
+
+  test('validate IMAGE pulls it, checks it, installs nothing and removes it again', async () => {
+    const before = JSON.parse((await runDext(['ls', '--json'], { env })).stdout);
+    const ref = `${registry.host}/dext/checked:1`;
+    const r = await runDext(['validate', ref], { env, timeoutMs: 300000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `The extension image "${ref}" is valid\n`);
+    assert.equal((await docker(engine, ['images', '-q', `${registry.host}/dext/checked`])).stdout.trim(), '');
+    assert.deepEqual(JSON.parse((await runDext(['ls', '--json'], { env })).stdout), before);
+    assert.deepEqual(fs.readdirSync(path.join(st.data, 'dext/extensions')).filter((f) => f.startsWith('.')), []);
+    const tooNew = await runDext(['validate', `${registry.host}/dext/too-new:1`], { env, timeoutMs: 300000 });
+    assert.equal(tooNew.code, 1);
+    assert.match(tooNew.stderr, />= 7\.0.*0\.4\.2/);
+    assert.equal((await docker(engine, ['images', '-q', `${registry.host}/dext/too-new`])).stdout.trim(), '');
   });
 });
