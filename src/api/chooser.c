@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,49 @@ void dext_hub_on_chooser_done(void *data, struct dext_http_conn *c, json_t *body
     }
     chooser_finish(ch, json_pack("{s:b, s:O}", "canceled", 0, "filePaths", paths));
     dext_hub_respond_json(c, 200, json_object());
+}
+
+void dext_hub_on_chooser_mkdir(void *data, struct dext_http_conn *c, json_t *body)
+{
+    struct dext_hub *h = data;
+    struct chooser *ch = chooser_auth(h, c, body);
+    json_t *jd = json_object_get(body, "dir"), *jn = json_object_get(body, "name");
+    const char *dir = json_string_value(jd), *name = json_string_value(jn);
+    _cleanup_close_ int dfd = -1;
+    _cleanup_free_ char *made = NULL;
+    char msg[PATH_MAX + 64];
+
+    if (!ch)
+        return;
+    if (!prop_has(ch->props, "createDirectory")) {
+        dext_http_respond_error(c, 403, "this dialog does not make new folders");
+        return;
+    }
+    if (!dir || dir[0] != '/' || strlen(dir) != json_string_length(jd) || strlen(dir) >= PATH_MAX) {
+        dext_http_respond_error(c, 400, "dir: expected an absolute path");
+        return;
+    }
+    if (!name || !*name || strlen(name) != json_string_length(jn) || strlen(name) > NAME_MAX ||
+        strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        dext_http_respond_error(c, 400, "name: a folder name, without '/'");
+        return;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || mkdirat(dfd, name, 0777) < 0) {
+        int err = errno;
+        if (err == EEXIST)
+            (void)snprintf(msg, sizeof(msg), "%s already exists in %s", name, dir);
+        else
+            (void)snprintf(msg, sizeof(msg), "cannot make %s in %s: %s", name, dir, strerror(err));
+        dext_http_respond_error(c,
+                                err == EEXIST                   ? 409
+                                : err == EACCES || err == EPERM ? 403
+                                                                : 400,
+                                msg);
+        return;
+    }
+    made = strcmp(dir, "/") == 0 ? xasprintf("/%s", name) : xasprintf("%s/%s", dir, name);
+    dext_hub_respond_json(c, 201, json_pack("{s:s}", "path", made));
 }
 
 void dext_hub_serve_chooser(struct dext_hub *h, struct dext_http_conn *c,

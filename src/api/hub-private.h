@@ -94,6 +94,8 @@ void dext_hub_on_dialog_open(void *data, struct dext_http_conn *c, json_t *body)
 void dext_hub_on_dialog_wait(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_on_chooser_list(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_on_chooser_done(void *data, struct dext_http_conn *c, json_t *body);
+/* A new folder, made by the person in a chooser whose dialog allows createDirectory. */
+void dext_hub_on_chooser_mkdir(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_serve_chooser(struct dext_hub *h, struct dext_http_conn *c,
                             const struct dext_http_req *req);
 /* Unlinks and frees @ch (detaching its waiter, which gets no answer). */

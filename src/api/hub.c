@@ -260,6 +260,8 @@ static void on_request(void *userdata, struct dext_http_conn *c, struct dext_htt
         dext_api_read_json(c, req, dext_hub_on_chooser_list, h);
     } else if (post && path_is(req, "/__dext/chooser/done")) {
         dext_api_read_json(c, req, dext_hub_on_chooser_done, h);
+    } else if (post && path_is(req, "/__dext/chooser/mkdir")) {
+        dext_api_read_json(c, req, dext_hub_on_chooser_mkdir, h);
     } else if (post && path_is(req, "/__dext/view/data")) {
         dext_api_read_json(c, req, dext_hub_on_view_data, h);
     } else if (post && path_is(req, "/__dext/hub/extensions") && h->list) {

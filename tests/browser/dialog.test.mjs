@@ -105,6 +105,54 @@ test('openDirectory: into a folder with a double click, then Open picks it', asy
   assert.deepEqual(await result(), { canceled: false, filePaths: [path.join(files, 'sub')] });
 });
 
+test('createDirectory: New folder makes one, opens it, and Open picks it', async () => {
+  const frame = await open({ defaultPath: files, properties: ['openDirectory', 'createDirectory'] });
+  assert.equal(await frame.isVisible('#newfolder'), true);
+  await frame.click('#newfolder');
+  await frame.fill('#newname', 'made here');
+  await frame.press('#newname', 'Enter');
+  const made = path.join(files, 'made here');
+  await frame.waitForFunction((p) => document.getElementById('path').value === p, made);
+  assert.ok(fs.statSync(made).isDirectory(), 'the folder exists');
+  assert.deepEqual(await names(frame), []);
+  // The same name again is refused with a message; nothing changes.
+  await frame.click('#up');
+  await frame.waitForFunction((f) => document.getElementById('path').value === f, files);
+  await frame.click('#newfolder');
+  await frame.fill('#newname', 'made here');
+  await frame.press('#newname', 'Enter');
+  await frame.waitForFunction(() => document.getElementById('error').textContent !== '');
+  assert.match(await frame.textContent('#error'), /already exists/);
+  // A name with a slash is no folder name.
+  await frame.fill('#newname', '../escape');
+  await frame.press('#newname', 'Enter');
+  await frame.waitForFunction(() => /without/.test(document.getElementById('error').textContent));
+  assert.equal(fs.existsSync(path.join(files, '../escape')), false);
+  await frame.dblclick('li[data-name="made here"]');
+  await frame.waitForFunction((p) => document.getElementById('path').value === p, made);
+  await frame.click('#open');
+  assert.deepEqual(await result(), { canceled: false, filePaths: [made] });
+  fs.rmdirSync(made);
+});
+
+test('without createDirectory there is no New folder, and the call is refused', async () => {
+  const frame = await open({ defaultPath: files, properties: ['openDirectory'] });
+  assert.equal(await frame.isVisible('#newfolder'), false);
+  const r = await frame.evaluate(async (dir) => {
+    const cfg = window.__dextHub;
+    const res = await fetch('/__dext/chooser/mkdir', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ t: cfg.t, secret: cfg.secret, dir, name: 'not-made' }),
+    });
+    return { status: res.status, body: await res.json() };
+  }, files);
+  assert.equal(r.status, 403);
+  assert.match(r.body.error, /does not make new folders/);
+  assert.equal(fs.existsSync(path.join(files, 'not-made')), false);
+  await frame.click('#cancel');
+  await result();
+});
+
 test('defaultPath naming a file starts in its folder with it selected', async () => {
   const frame = await open({ defaultPath: path.join(files, 'sub/inner.txt') });
   assert.equal(await frame.inputValue('#path'), path.join(files, 'sub'));
