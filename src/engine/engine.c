@@ -1262,11 +1262,42 @@ static int check_labels(struct dext_engine *e, const char *ref, json_t *img)
     return 0;
 }
 
+/* Inspects image @ref, pulling it first when it is missing (or always, with
+ * @pull_always, where a failed pull of an image that is there is not an error),
+ * and checks its labels. @ret_img gets the inspect JSON (the caller frees it, on
+ * failure too); @ret_pulled tells whether this call brought the image. */
+static int image_to_check(struct dext_engine *e, const char *ref, bool pull_always,
+                          json_t **ret_img, bool *ret_pulled)
+{
+    _cleanup_free_ char *qref = qescape(ref), *ipath = xasprintf("/images/%s/json", qref);
+    int r = dext_engine_call(e, "GET", ipath, NULL, ret_img);
+
+    *ret_pulled = false;
+    if (r == 404 || pull_always) {
+        int p = pull(e, ref);
+        if (p < 0 && r == 404)
+            return p;
+        *ret_pulled = p == 0 && r == 404;
+        json_decref(*ret_img);
+        *ret_img = NULL;
+        r = dext_engine_call(e, "GET", ipath, NULL, ret_img);
+    }
+    if (r < 0)
+        return r;
+    if (r != 200) {
+        char why[sizeof(e->err)];
+        memcpy(why, e->err, sizeof(why));
+        set_err(e, "cannot inspect image %s: %s", ref, why);
+        return -ENOENT;
+    }
+    return check_labels(e, ref, *ret_img);
+}
+
 int dext_engine_install(struct dext_engine *e, const struct dext_store *s, const char *ref,
                         bool update, char *name, size_t size)
 {
-    _cleanup_free_ char *qref = qescape(ref), *ipath = NULL, *ext_dir = NULL, *staging = NULL,
-                        *root = NULL, *old = NULL, *rmi = NULL;
+    _cleanup_free_ char *qref = qescape(ref), *ext_dir = NULL, *staging = NULL, *root = NULL,
+                        *old = NULL, *rmi = NULL;
     _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *meta = NULL;
     struct dext_meta_problems problems = {0};
     struct dext_store_entry prev = {0};
@@ -1292,29 +1323,7 @@ int dext_engine_install(struct dext_engine *e, const struct dext_store *s, const
     r = dext_engine_ping(e);
     if (r < 0)
         goto out;
-    ipath = xasprintf("/images/%s/json", qref);
-    r = dext_engine_call(e, "GET", ipath, NULL, &img);
-    if (r == 404 || update) {
-        int p = pull(e, ref);
-        if (p < 0 && r == 404) {
-            r = p;
-            goto out;
-        }
-        pulled = p == 0 && r == 404;
-        json_decref(img);
-        img = NULL;
-        r = dext_engine_call(e, "GET", ipath, NULL, &img);
-    }
-    if (r < 0)
-        goto out;
-    if (r != 200) {
-        char why[sizeof(e->err)];
-        memcpy(why, e->err, sizeof(why));
-        set_err(e, "cannot inspect image %s: %s", ref, why);
-        r = -ENOENT;
-        goto out;
-    }
-    r = check_labels(e, ref, img);
+    r = image_to_check(e, ref, update, &img, &pulled);
     if (r < 0)
         goto out;
 
@@ -1422,7 +1431,7 @@ out:
 int dext_engine_validate(struct dext_engine *e, const struct dext_store *s, const char *ref,
                          struct dext_meta_problems *problems)
 {
-    _cleanup_free_ char *qref = qescape(ref), *ipath = xasprintf("/images/%s/json", qref);
+    _cleanup_free_ char *qref = qescape(ref);
     _cleanup_free_ char *parent = xasprintf("%s/extensions", s->data_dir), *tmp = NULL;
     _cleanup_free_ char *staging = NULL, *root = NULL;
     _cleanup_(dext_ext_meta_freep) struct dext_ext_meta *meta = NULL;
@@ -1432,24 +1441,7 @@ int dext_engine_validate(struct dext_engine *e, const struct dext_store *s, cons
 
     if (r < 0)
         return r;
-    r = dext_engine_call(e, "GET", ipath, NULL, &img);
-    if (r == 404) {
-        r = pull(e, ref);
-        if (r < 0)
-            goto out;
-        pulled = true;
-        r = dext_engine_call(e, "GET", ipath, NULL, &img);
-    }
-    if (r < 0)
-        goto out;
-    if (r != 200) {
-        char why[sizeof(e->err)];
-        memcpy(why, e->err, sizeof(why));
-        set_err(e, "cannot inspect image %s: %s", ref, why);
-        r = -ENOENT;
-        goto out;
-    }
-    r = check_labels(e, ref, img);
+    r = image_to_check(e, ref, false, &img, &pulled);
     if (r < 0)
         goto out;
     /* The files go to a private directory that is removed again, whatever happens. */
