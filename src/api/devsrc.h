@@ -24,6 +24,13 @@
 int dext_devsrc_parse_url(const char *url, char *ret_ip, int *ret_port, const char **ret_path,
                           char *why);
 
+/* Takes the upgrade request @req (a WebSocket: live reload, hot updates) over and
+ * carries it to @dev_url with @target: the dev server's Host and Origin, the page's
+ * other headers but its cookies and dext's own; then bytes both ways, with
+ * backpressure, until either side ends (src/api/devtunnel.c). */
+void dext_devsrc_tunnel(uv_loop_t *loop, const char *dev_url, struct dext_http_conn *c,
+                        const struct dext_http_req *req, const char *target, size_t target_len);
+
 /* Answers @req on @c with @target (path and query) fetched from @dev_url. HTML
  * answers get @inject first in <head>; @extra_headers (may be NULL) are added. */
 void dext_devsrc_fetch(uv_loop_t *loop, const char *dev_url, struct dext_http_conn *c,

@@ -74,6 +74,38 @@ const char *dext_url_query_param(const char *url, size_t url_len, const char *ke
     return NULL;
 }
 
+size_t dext_url_without_param(const char *url, size_t url_len, const char *key, char *out,
+                              size_t size)
+{
+    const char *q = memchr(url, '?', url_len), *p, *end = url + url_len;
+    size_t klen = strlen(key), n;
+    bool first = true;
+
+    n = q ? (size_t)(q - url) : url_len;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, url, n);
+    if (!q) {
+        out[n] = '\0';
+        return n;
+    }
+    /* Each "name[=value]" of the query, but @key's, in order. */
+    for (p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
+        size_t plen = (size_t)(stop - p);
+        bool is_key = plen >= klen && memcmp(p, key, klen) == 0 && (plen == klen || p[klen] == '=');
+        if (plen && !is_key && n + plen + 1 < size) {
+            out[n++] = first ? '?' : '&';
+            memcpy(out + n, p, plen);
+            n += plen;
+            first = false;
+        }
+        p = stop + (amp ? 1 : 0);
+    }
+    out[n] = '\0';
+    return n;
+}
+
 const char *dext_cookie_value(const char *header, size_t len, const char *name, size_t *ret_len)
 {
     const char *end = header + len;
@@ -276,12 +308,14 @@ static void handle_ui(struct dext_site *s, struct dext_http_conn *c,
     }
     if (s->dev_url) {
         /* The dev server gets the path and query, without dext's secret. */
-        const char *q = memchr(req->url, '?', req->url_len);
-        size_t tlen = q && dext_url_query_param(req->url, req->url_len, "dext-secret", &vlen)
-                          ? (size_t)(q - req->url)
-                          : req->url_len;
-        dext_devsrc_fetch(s->loop, s->dev_url, c, req, req->url, tlen, s->inject,
-                          cookie[0] ? cookie : NULL);
+        char target[DEXT_HTTP_MAX_HEAD];
+        size_t tlen =
+            dext_url_without_param(req->url, req->url_len, "dext-secret", target, sizeof(target));
+        if (req->upgrade)
+            dext_devsrc_tunnel(s->loop, s->dev_url, c, req, target, tlen);
+        else
+            dext_devsrc_fetch(s->loop, s->dev_url, c, req, target, tlen, s->inject,
+                              cookie[0] ? cookie : NULL);
         return;
     }
     n = dext_path_normalize(req->url, req->url_len, true, rel, sizeof(rel));
@@ -319,6 +353,12 @@ static void on_request(void *userdata, struct dext_http_conn *c, struct dext_htt
 
     if (!check_origin(s, c, req))
         return;
+    if (req->upgrade && (!s->dev_url || (req->url_len >= STRLEN(API_PREFIX) &&
+                                         strncmp(req->url, API_PREFIX, STRLEN(API_PREFIX)) == 0))) {
+        /* Only a dev server's own WebSocket is carried (dext dev ui-source). */
+        dext_http_respond_error(c, 400, "protocol upgrade is not supported here");
+        return;
+    }
     if (req->url_len >= STRLEN(API_PREFIX) &&
         strncmp(req->url, API_PREFIX, STRLEN(API_PREFIX)) == 0) {
         handle_api(s, c, req);

@@ -53,6 +53,10 @@ bool dext_site_set_dev_url(struct dext_site *s, const char *url);
 void dext_site_free(struct dext_site *s);
 
 /* Pure helpers, exposed for tests. */
+/* Copies @url without the query parameter @key (other parameters kept, in order) into
+ * @out (NUL-terminated, cut at @size); returns its length. */
+size_t dext_url_without_param(const char *url, size_t url_len, const char *key, char *out,
+                              size_t size);
 /* Finds @key in the query of @url; returns its value's start and length, or NULL. */
 const char *dext_url_query_param(const char *url, size_t url_len, const char *key, size_t *ret_len);
 /* Finds cookie @name in a Cookie header value; NULL if absent. */

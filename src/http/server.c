@@ -45,6 +45,8 @@ struct dext_http_conn {
     bool discard;      /* answer sent early: draining the rest of the body */
     bool above_high;   /* write queue went past the high mark */
     bool in_name, in_value;
+    bool tunnel;          /* the handler took an upgrade request over as a byte stream */
+    bool tunnel_raw;      /* and the head is behind: every byte read goes to ops->on_body */
     uint64_t deadline_ms; /* 0: none */
     uint64_t discarded;
     int err_status;      /* answer to a head that broke a limit */
@@ -447,6 +449,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->lingering)
         return;
+    if (c->tunnel_raw) {
+        if (!c->ops || !c->ops->on_body ||
+            c->ops->on_body(c->ops_data, buf->base, (size_t)nread) < 0)
+            conn_close(c);
+        return;
+    }
     if (c->parse_paused) {
         keep_pending(c, buf->base, (size_t)nread);
         return;
@@ -467,6 +475,20 @@ static void conn_feed(struct dext_http_conn *c, const char *p, size_t n)
         return;
     if (e == HPE_OK)
         goto check_resume;
+    if (e == HPE_PAUSED && c->tunnel) {
+        /* An upgrade the handler took: what follows the head is the new protocol's. */
+        const char *at = llhttp_get_error_pos(&c->parser);
+        c->tunnel_raw = true;
+        if (at < p + n && (!c->ops || !c->ops->on_body ||
+                           c->ops->on_body(c->ops_data, at, (size_t)(p + n - at)) < 0))
+            conn_close(c);
+        return;
+    }
+    if (e == HPE_PAUSED_UPGRADE) {
+        /* An upgrade answered as a plain request: the connection closes after it. */
+        c->parse_paused = true;
+        return;
+    }
     if (e == HPE_PAUSED) {
         const char *at = llhttp_get_error_pos(&c->parser);
         size_t used = (size_t)(at - p);
@@ -690,12 +712,7 @@ static int on_headers_complete(llhttp_t *p)
     struct dext_http_req *r = &c->req;
     const char *base = c->head.data;
 
-    if (p->upgrade) {
-        /* No upgraded protocol is served on this connection. */
-        c->err_status = 400;
-        c->err_msg = "protocol upgrade is not supported here";
-        return -1;
-    }
+    r->upgrade = p->upgrade != 0;
     r->method_id = p->method;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->url = base + c->url_off;
@@ -717,7 +734,8 @@ static int on_headers_complete(llhttp_t *p)
     r->content_length = r->has_length ? p->content_length : 0;
     r->is_chunked = (p->flags & F_CHUNKED) != 0;
     r->has_body = r->is_chunked || (r->has_length && r->content_length > 0);
-    r->keep_alive = llhttp_should_keep_alive(p) != 0;
+    /* An upgrade the handler does not take over is answered, then the connection ends. */
+    r->keep_alive = !r->upgrade && llhttp_should_keep_alive(p) != 0;
     r->http_minor = p->http_minor;
     c->state = CONN_BODY;
     if (r->has_body)
@@ -727,6 +745,8 @@ static int on_headers_complete(llhttp_t *p)
     c->server->on_request(c->server->userdata, c, r);
     if (c->closing)
         return -1;
+    if (c->tunnel)
+        return HPE_PAUSED; /* conn_feed hands the rest of the bytes over */
     return 0;
 }
 
@@ -785,6 +805,16 @@ void dext_http_conn_attach(struct dext_http_conn *c, const struct dext_http_body
     if (c->req.has_body && c->req.http_minor >= 1 && expect && expect->value_len == 12 &&
         strncasecmp(expect->value, "100-continue", 12) == 0)
         (void)dext_http_conn_write(c, cont, sizeof(cont) - 1);
+}
+
+void dext_http_conn_tunnel(struct dext_http_conn *c, const struct dext_http_body_ops *ops,
+                           void *data)
+{
+    c->ops = ops;
+    c->ops_data = data;
+    c->tunnel = true;
+    c->req.keep_alive = false;
+    timer_clear(c);
 }
 
 void dext_http_conn_detach(struct dext_http_conn *c)

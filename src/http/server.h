@@ -68,6 +68,7 @@ struct dext_http_req {
     bool is_chunked;
     bool has_body; /* has_length && content_length > 0, or chunked */
     bool keep_alive;
+    bool upgrade; /* Connection: upgrade with Upgrade (or CONNECT): see dext_http_conn_tunnel */
     uint8_t http_minor;
 };
 
@@ -132,6 +133,14 @@ void dext_http_respond_error(struct dext_http_conn *c, int status, const char *m
 
 /* Takes the request over: @ops get the body and the connection's events. */
 void dext_http_conn_attach(struct dext_http_conn *c, const struct dext_http_body_ops *ops,
+                           void *data);
+/* Takes an upgrade request (req->upgrade) over as a byte stream both ways, from the
+ * request callback only: every byte after the head goes to @ops->on_body, with no
+ * timeout; what the handler writes goes out as is (the 101 head too). on_abort
+ * when the client leaves; dext_http_conn_end_response(c, false) ends it. A handler
+ * that does not call this answers the request as any other, and the connection
+ * closes after that answer. */
+void dext_http_conn_tunnel(struct dext_http_conn *c, const struct dext_http_body_ops *ops,
                            void *data);
 /* Drops the attached ops without ending anything: no callbacks after this. */
 void dext_http_conn_detach(struct dext_http_conn *c);

@@ -25,6 +25,7 @@ let d;
 let browser;
 let page;
 const pageErrors = [];
+const consoleLines = [];
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -60,6 +61,7 @@ before(async () => {
   browser = await launch();
   page = await browser.ctx.newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.setDefaultTimeout(20000);
   await page.goto(d.url, { timeout: 30000 });
   await page.waitForSelector('h1:has-text("React example")');
@@ -97,6 +99,12 @@ test('the dev page\'s backend call goes through dext', async () => {
   await page.waitForFunction(() => document.querySelector('[data-testid="backend-reply"]').value !== '');
   assert.deepEqual(JSON.parse(await page.inputValue('[data-testid="backend-reply"]')),
     { message: 'Hello from the hello backend' });
+});
+
+test('Vite\'s client reaches its server through dext (its WebSocket is carried)', async () => {
+  await waitFor(() => consoleLines.some((l) => l.includes('[vite] connected.')), { timeoutMs: 15000, what: 'vite connected' });
+  assert.deepEqual(consoleLines.filter((l) => /WebSocket|fallback/i.test(l)), [],
+    'no failed WebSocket and no direct fallback to the dev server');
 });
 
 test('an edit to a component is hot-updated in the open page, without a reload', async () => {

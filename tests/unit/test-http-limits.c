@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP server's limits at their boundaries, through a real socket. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,9 +27,36 @@ struct client_job {
     size_t reply_len;
 };
 
+/* An upgrade to /echo becomes a tunnel that sends back what it gets, and ends at "bye". */
+static int echo_body(void *data, const char *p, size_t n)
+{
+    struct dext_http_conn *c = data;
+
+    if (dext_http_conn_write(c, p, n) < 0)
+        return -EIO;
+    if (n >= 3 && memcmp(p + n - 3, "bye", 3) == 0)
+        dext_http_conn_end_response(c, false);
+    return 0;
+}
+
+static void echo_abort(void *data)
+{
+    (void)data;
+}
+
+static const struct dext_http_body_ops echo_ops = {.on_body = echo_body, .on_abort = echo_abort};
+
 static void on_request(void *userdata, struct dext_http_conn *c, struct dext_http_req *req)
 {
+    static const char switching[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
+                                    "Connection: Upgrade\r\n\r\n";
     char body[64];
+
+    if (req->upgrade && strcmp(req->url, "/echo") == 0) {
+        dext_http_conn_tunnel(c, &echo_ops, c);
+        (void)dext_http_conn_write(c, switching, sizeof(switching) - 1);
+        return;
+    }
     int n = snprintf(body, sizeof(body), "ok %zu headers", req->n_headers);
 
     n_requests++;
@@ -207,12 +235,28 @@ static void test_small_body_drained(void)
     free(r);
 }
 
-static void test_upgrade_refused(void)
+static void test_upgrade_answered_plain(void)
 {
+    /* A handler that does not take the upgrade answers it; then the connection ends. */
     static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
-                              "Upgrade: websocket\r\n\r\n";
+                              "Upgrade: websocket\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n";
     char *r = exchange(req, sizeof(req) - 1);
-    ASSERT_TRUE(strncmp(r, "HTTP/1.1 400", 12) == 0);
+    ASSERT_TRUE(strncmp(r, "HTTP/1.1 200", 12) == 0);
+    ASSERT_EQ(count(r, "HTTP/1.1 200 OK"), 1);
+    ASSERT_TRUE(strstr(r, "Connection: close") != NULL);
+    free(r);
+}
+
+static void test_upgrade_tunnel(void)
+{
+    /* Bytes that came with the head, and later ones, reach the tunnel in order. */
+    static const char req[] = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+                              "Upgrade: echo\r\n\r\nhello GET / HTTP/1.1\r\n\r\n bye";
+    char *r = exchange(req, sizeof(req) - 1);
+    const char *body = strstr(r, "\r\n\r\n");
+    ASSERT_TRUE(strncmp(r, "HTTP/1.1 101 Switching Protocols", 32) == 0);
+    ASSERT_TRUE(body != NULL);
+    ASSERT_TRUE(strcmp(body + 4, "hello GET / HTTP/1.1\r\n\r\n bye") == 0);
     free(r);
 }
 
@@ -231,7 +275,8 @@ int main(void)
     TAP_RUN(test_long_url);
     TAP_RUN(test_pipelining_and_keepalive);
     TAP_RUN(test_small_body_drained);
-    TAP_RUN(test_upgrade_refused);
+    TAP_RUN(test_upgrade_answered_plain);
+    TAP_RUN(test_upgrade_tunnel);
 
     dext_http_server_close(server);
     uv_close((uv_handle_t *)&stop_async, NULL);
