@@ -207,9 +207,9 @@ static const struct dext_http_body_ops tunnel_ops = {
  * and the ones rewritten for the dev server. */
 static bool header_stays(const struct dext_http_header *h)
 {
-    static const char *const names[] = {"host",       "cookie",           "origin",
-                                        "keep-alive", "proxy-connection", "content-length",
-                                        "transfer-encoding"};
+    static const char *const names[] = {
+        "host",           "cookie",           "origin", "keep-alive", "proxy-connection",
+        "content-length", "transfer-encoding"};
 
     if (h->name_len >= 7 && strncasecmp(h->name, "x-dext-", 7) == 0)
         return true;
@@ -244,8 +244,8 @@ void dext_devsrc_tunnel(uv_loop_t *loop, const char *dev_url, struct dext_http_c
     /* The request as the dev server expects it from its own page: its Host, and its
      * Origin when the page sent one (dext has checked the page's). */
     dext_buf_init(&head, DEXT_DEVSRC_MAX_HEAD);
-    (void)dext_buf_printf(&head, "%s %.*s HTTP/1.1\r\nHost: %s\r\n", req->method,
-                          (int)target_len, target, authority);
+    (void)dext_buf_printf(&head, "%s %.*s HTTP/1.1\r\nHost: %s\r\n", req->method, (int)target_len,
+                          target, authority);
     if (dext_http_req_known(req, DEXT_H_ORIGIN))
         (void)dext_buf_printf(&head, "Origin: http://%s\r\n", authority);
     for (size_t i = 0; i < req->n_headers; i++) {

@@ -54,7 +54,12 @@ test('blocking calls join and split words: quotes group and go, nothing expands'
 test('vm exec runs in the backend\'s view: extension directory, /run/guest-services', async () => {
   const pwd = await exec({ scope: 'vm', cmd: 'pwd', args: [] });
   assert.equal(pwd.json.stdout.trim(), fs.realpathSync(dir));
-  const ls = await exec({ scope: 'vm', cmd: 'ls', args: [process.getuid() === 0 ? '/run/guest-services' : path.join(st.run, 'dext/ext/runner')] });
+  // The backend makes its socket as it starts; on a loaded machine that can come late.
+  const sockDir = process.getuid() === 0 ? '/run/guest-services' : path.join(st.run, 'dext/ext/runner');
+  const ls = await waitFor(async () => {
+    const r = await exec({ scope: 'vm', cmd: 'ls', args: [sockDir] });
+    return /backend\.sock/.test(r.json.stdout) && r;
+  }, { timeoutMs: 10000, what: 'backend.sock in the backend\'s view' });
   assert.match(ls.json.stdout, /backend\.sock/);
   const rel = await exec({ scope: 'vm', cmd: './script.sh', args: [] });
   assert.match(rel.json.stdout, /^script in /);
