@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { BASE_TAG, buildBaseImage, docker, engineUnavailable, startEngine } from './engine.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BASE_TAG, buildBaseImage, buildImage, docker, engineTmp, engineUnavailable, startEngine } from './engine.mjs';
 import { tmpState, makeExt, serviceMeta, startDext, runDext } from '../integration/lib.mjs';
 import { launch } from '../browser/browser.mjs';
 
@@ -40,7 +42,7 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
     await browser?.close();
     await d?.stop();
     if (engine) {
-      await docker(engine, ['rm', '-f', 'dext-nav-logger', 'dext-nav-stopped'], { check: false });
+      await docker(engine, ['rm', '-f', 'dext-nav-logger', 'dext-nav-stopped', 'dext-nav-dying', 'dext-nav-noshell'], { check: false });
       await engine.stop();
     }
   });
@@ -222,6 +224,29 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
       } catch (e) { return 'blocked'; }
     }, src.origin);
     assert.ok(r === 'blocked' || r === 403, String(r));
+    await closeView();
+  });
+
+  test('viewContainerTerminal: the container stopping ends the session', async () => {
+    const id = (await docker(engine, ['run', '-d', '--name', 'dext-nav-dying', BASE_TAG, 'sleep', '300'])).stdout.trim();
+    const f = await view('desktopUI.navigate.viewContainerTerminal', id);
+    await f.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+    await f.type('#term', 'echo alive-$((1+1))');
+    await f.press('#term', 'Enter');
+    await f.waitForFunction(() => /(^|\n)alive-2 *(\n|$)/.test(document.querySelector('#term').textContent));
+    await docker(engine, ['kill', 'dext-nav-dying']);
+    await f.waitForFunction(() => /^The session ended/.test(document.querySelector('#term-status').textContent));
+    await closeView();
+  });
+
+  test('viewContainerTerminal: a container without a shell says so', async () => {
+    const ctx = engineTmp(engine, 'noshell');
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${BASE_TAG}\nRUN ["/bin/busybox", "rm", "/bin/sh"]\n`);
+    await buildImage(engine, ctx, 'dext-test/noshell:1');
+    const id = (await docker(engine, ['run', '-d', '--name', 'dext-nav-noshell', 'dext-test/noshell:1', 'sleep', '300'])).stdout.trim();
+    const f = await view('desktopUI.navigate.viewContainerTerminal', id);
+    await f.waitForFunction(() => document.querySelector('#term-status').className === 'err');
+    assert.equal(await f.textContent('#term-status'), 'This container has no shell (/bin/sh): a terminal cannot be opened.');
     await closeView();
   });
 
