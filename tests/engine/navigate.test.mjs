@@ -186,6 +186,39 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
     assert.ok(await until(async () => !/sleep 200| sh$/m.test(await processes())), await processes());
   });
 
+  test('viewContainerTerminal: the browser tab going away ends the shell; so does dext stopping', async () => {
+    const st = tmpState();
+    const dir = makeExt(st.dir, 'terminal', serviceMeta());
+    const d2 = await startDext([dir], { env: { ...st.env, DOCKER_HOST: engine.dockerHost } });
+    try {
+      const tab = await browser.ctx.newPage();
+      tab.setDefaultTimeout(15000);
+      await tab.goto(d2.url);
+      await tab.evaluate((id) => window.ddClient.desktopUI.navigate.viewContainerTerminal(id), cid);
+      let f = await (await tab.waitForSelector('iframe[data-dext-frame="view"]')).contentFrame();
+      await f.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+      await f.type('#term', 'sleep 201');
+      await f.press('#term', 'Enter');
+      assert.ok(await until(async () => /sleep 201/.test(await processes())));
+      await tab.close();
+      assert.ok(await until(async () => !/sleep 201| sh$/m.test(await processes())), await processes());
+      // dext stops with a terminal open: it exits 0, with nothing left behind (stop checks).
+      const tab2 = await browser.ctx.newPage();
+      tab2.setDefaultTimeout(15000);
+      await tab2.goto(d2.url);
+      await tab2.evaluate((id) => window.ddClient.desktopUI.navigate.viewContainerTerminal(id), cid);
+      f = await (await tab2.waitForSelector('iframe[data-dext-frame="view"]')).contentFrame();
+      await f.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+      await f.type('#term', 'sleep 202 &');
+      await f.press('#term', 'Enter');
+      await d2.stop();
+      await f.waitForFunction(() => /lost/.test(document.querySelector('#term-status').textContent));
+      await tab2.close();
+    } finally {
+      await d2.stop();
+    }
+  });
+
   test('viewContainerTerminal: a container that is not running says so', async () => {
     const f = await view('desktopUI.navigate.viewContainerTerminal', stoppedId);
     await f.waitForFunction(() => document.querySelector('#term-status').className === 'err');
