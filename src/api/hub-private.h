@@ -103,6 +103,8 @@ void dext_hub_serve_chooser(struct dext_hub *h, struct dext_http_conn *c,
 void dext_hub_chooser_free(struct chooser *ch);
 
 /* views.c */
+/* @id is a container, image or volume name or id of a conservative character set. */
+bool dext_hub_engine_id_ok(const char *id);
 /* The view of ticket @token, or NULL. */
 struct view *dext_hub_view_find(struct dext_hub *h, const char *token);
 /* The hub's Engine client, made on first use; NULL (and @c answered 502) when

@@ -403,6 +403,7 @@ void dext_hub_on_term_open(void *data, struct dext_http_conn *c, json_t *body)
     struct dext_hub *h = data;
     struct view *v = dext_hub_view_find(h, json_string_value(json_object_get(body, "t")));
     const char *secret = json_string_value(json_object_get(body, "secret"));
+    const char *container;
     _cleanup_free_ char *path = NULL;
     struct term *t;
 
@@ -411,8 +412,14 @@ void dext_hub_on_term_open(void *data, struct dext_http_conn *c, json_t *body)
         dext_http_respond_error(c, 403, "this view has expired: open it again");
         return;
     }
-    if (strncmp(v->kind, "container", 9) != 0 || !v->id) {
+    /* A container's view: that container; the containers list: any container in it. */
+    if (v->id ? strncmp(v->kind, "container", 9) != 0 : strcmp(v->kind, "containers") != 0) {
         dext_http_respond_error(c, 403, "this view has no terminal");
+        return;
+    }
+    container = v->id ? v->id : json_string_value(json_object_get(body, "id"));
+    if (!dext_hub_engine_id_ok(container)) {
+        dext_http_respond_error(c, 400, "the id must be a container id or name");
         return;
     }
     if (h->n_terms >= DEXT_HUB_MAX_TERMS) {
@@ -431,7 +438,7 @@ void dext_hub_on_term_open(void *data, struct dext_http_conn *c, json_t *body)
     t->conn = c;
     memcpy(t->view_token, v->token, sizeof(t->view_token));
     memcpy(t->view_secret, v->secret, sizeof(t->view_secret));
-    t->container = xstrdup(v->id);
+    t->container = xstrdup(container);
     t->rows = clamp_size(json_object_get(body, "rows"), 24);
     t->cols = clamp_size(json_object_get(body, "cols"), 80);
     t->next = h->terms;

@@ -38,7 +38,7 @@ static bool in_list(const char *const *l, const char *v)
 }
 
 /* Container, image and volume names and ids: a conservative character set. */
-static bool engine_id_ok(const char *id)
+bool dext_hub_engine_id_ok(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
 
@@ -223,7 +223,7 @@ void dext_hub_on_navigate(void *data, struct dext_http_conn *c, json_t *body)
         dext_http_respond_error(c, 400, "unknown view");
         return;
     }
-    if (!engine_id_ok(id)) {
+    if (!dext_hub_engine_id_ok(id)) {
         dext_http_respond_error(c, 400, "the id must be a container, image or volume id or name");
         return;
     }
@@ -298,7 +298,7 @@ void dext_hub_on_view_data(void *data, struct dext_http_conn *c, json_t *body)
                                                   : "volume";
         if (strcmp(what, "list") == 0)
             id = NULL, kind = v->kind;
-        else if (!engine_id_ok(id)) {
+        else if (!dext_hub_engine_id_ok(id)) {
             dext_http_respond_error(c, 400, "bad id");
             return;
         }

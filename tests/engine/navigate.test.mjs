@@ -355,6 +355,19 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
       await tab.waitForSelector('#logs');
       await tab.click('nav button[data-tab="stats"]');
       await tab.waitForSelector('#stat-cpu');
+      // The list's containers have a terminal too.
+      await tab.click('nav button[data-tab="terminal"]');
+      await tab.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+      await tab.type('#term', 'echo from-list-$((2*21))');
+      await tab.press('#term', 'Enter');
+      await tab.waitForFunction(() => /(^|\n)from-list-42 *(\n|$)/.test(document.querySelector('#term').textContent));
+      // A long line wraps at the terminal's width, as the shell expects.
+      await tab.type('#term', `echo ${'w'.repeat(300)} | wc -c`);
+      await tab.press('#term', 'Enter');
+      await tab.waitForFunction(() => /(^|\n) *301 *(\n|$)/.test(document.querySelector('#term').textContent));
+      const lines = (await tab.textContent('#term')).split('\n');
+      const cols = Math.max(...lines.map((l) => l.trimEnd().length));
+      assert.ok(cols < 300, `the longest line has ${cols} columns`);
       await tab.close();
       const [imgs] = await Promise.all([browser.ctx.waitForEvent('page'), dash.click('#nav-images')]);
       await imgs.waitForSelector('#list tbody tr');
