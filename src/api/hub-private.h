@@ -123,3 +123,4 @@ struct term;
 void dext_hub_on_term_open(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_on_term_input(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_on_term_resize(void *data, struct dext_http_conn *c, json_t *body);
+void dext_hub_on_term_close(void *data, struct dext_http_conn *c, json_t *body);

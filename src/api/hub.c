@@ -284,6 +284,9 @@ static void on_request(void *userdata, struct dext_http_conn *c, struct dext_htt
     } else if (post && path_is(req, "/__dext/view/term/resize")) {
         if (view_call_ok(req, c))
             dext_api_read_json(c, req, dext_hub_on_term_resize, h);
+    } else if (post && path_is(req, "/__dext/view/term/close")) {
+        if (view_call_ok(req, c))
+            dext_api_read_json(c, req, dext_hub_on_term_close, h);
     } else if (post && path_is(req, "/__dext/hub/extensions") && h->list) {
         if (!dext_hub_api_secret_ok(req, h->secret))
             dext_http_respond_error(c, 401, "missing or wrong X-Dext-Secret");

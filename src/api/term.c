@@ -26,11 +26,11 @@ enum term_frame {
 #define TERM_MAX_INPUT (64 * 1024)
 
 /* bash where there is one, else sh: what a user of Docker Desktop's Exec tab gets. The
- * shell first tells its pid (in the container) in an OSC sequence that dext takes out of
- * the output: the engine leaves an exec running when its client goes, so dext ends the
- * shell itself when the page leaves. */
+ * shell first tells its pid (in the container) in an OSC sequence: the engine leaves an
+ * exec running when its client goes, so dext ends the shell itself when the page
+ * leaves. */
 #define PID_MARK "\033]dext-pid;"
-#define PID_MARK_MAX 48
+#define TERM_MARK_SCAN (64 * 1024)
 static const char exec_body[] =
     "{\"AttachStdin\":true,\"AttachStdout\":true,\"AttachStderr\":true,\"Tty\":true,"
     "\"Env\":[\"TERM=xterm\"],"
@@ -48,10 +48,11 @@ struct term {
     char *container;
     char *exec_id;
     unsigned rows, cols;
-    char mark[PID_MARK_MAX]; /* the start of the output, until the pid mark is out of it */
-    size_t mark_len;
-    unsigned pid; /* the shell's, in the container; 0 until told */
-    bool has_mark_done;
+    size_t mark_len;   /* bytes of PID_MARK matched so far */
+    unsigned mark_pid; /* digits after it so far */
+    size_t n_scanned;
+    unsigned pid;       /* the shell's, in the container; 0 until told */
+    bool has_mark_done; /* TERM_MARK_SCAN bytes went by without a mark */
     bool is_requesting; /* an exec create or inspect is in flight: its callback frees */
     bool is_streaming;  /* the page has the 200 head */
     bool has_input;
@@ -131,7 +132,7 @@ static void on_reaper_done(void *data, int status, const char *body, size_t len,
                            const char *msg)
 {
     if (err == 0 && (status < 200 || status >= 300))
-        log_debug("term: the shell's end was refused: %d", status);
+        log_debug("term: the engine refused to start the hang-up: %d", status);
 }
 
 static void on_reaper_created(void *data, int status, const char *body, size_t len, int err,
@@ -161,9 +162,13 @@ static void reap_shell(struct term *t)
 {
     _cleanup_free_ char *path = NULL, *body = NULL;
 
-    if (!t->pid || !t->hub->docker)
+    if (!t->pid || !t->hub->docker) {
+        log_debug("term: the shell in '%s' never told its pid; it is left to the engine",
+                  t->container);
         return;
-    body = xasprintf("{\"AttachStdout\":false,\"AttachStderr\":false,\"User\":\"0\","
+    }
+    /* As the shell's user (the container's), who may end the shell and nothing more. */
+    body = xasprintf("{\"AttachStdout\":false,\"AttachStderr\":false,"
                      "\"Cmd\":[\"/bin/sh\",\"-c\",\"kill -HUP $1 || exit 0; sleep 1; "
                      "kill -KILL $1 2>/dev/null; exit 0\",\"sh\",\"%u\"]}",
                      t->pid);
@@ -259,37 +264,27 @@ static void on_stream_head(void *data, int status)
     send_resize(t);
 }
 
-/* Takes the pid mark out of the start of the output. Returns how many bytes of @p
- * it kept (they are not output), or -1 when the bytes in t->mark go out first. */
-static int take_mark(struct term *t, const char *p, size_t n)
+/* Looks for the pid mark in the output. It is not taken out (a terminal drops an OSC
+ * sequence it does not know), and it need not come first: the terminal echoes what
+ * the page typed before the shell ran. Only the first mark counts. */
+static void find_mark(struct term *t, const char *p, size_t n)
 {
-    size_t take = MIN(n, sizeof(t->mark) - t->mark_len);
-    const char *end;
-    unsigned pid = 0;
-
-    memcpy(t->mark + t->mark_len, p, take);
-    t->mark_len += take;
-    if (memcmp(t->mark, PID_MARK, MIN(t->mark_len, STRLEN(PID_MARK))) != 0) {
-        t->has_mark_done = true; /* no mark: the shell did not start (an engine message) */
-        t->mark_len -= take;
-        return -1;
+    for (size_t i = 0; i < n && !t->pid; i++) {
+        char b = p[i];
+        if (t->mark_len < STRLEN(PID_MARK)) {
+            t->mark_len = b == PID_MARK[t->mark_len] ? t->mark_len + 1 : b == PID_MARK[0];
+        } else if (b >= '0' && b <= '9' && t->mark_pid < 10000000) {
+            t->mark_pid = t->mark_pid * 10 + (unsigned)(b - '0');
+        } else if (b == '\a' && t->mark_pid) {
+            t->pid = t->mark_pid;
+        } else {
+            t->mark_len = b == PID_MARK[0];
+            t->mark_pid = 0;
+        }
     }
-    end = memchr(t->mark, '\a', t->mark_len);
-    if (!end) {
-        if (t->mark_len < sizeof(t->mark))
-            return (int)take; /* the rest of the mark is still to come */
+    t->n_scanned += n;
+    if (t->n_scanned > TERM_MARK_SCAN)
         t->has_mark_done = true;
-        t->mark_len -= take;
-        return -1;
-    }
-    for (const char *q = t->mark + STRLEN(PID_MARK); q < end && *q >= '0' && *q <= '9'; q++)
-        pid = pid < 100000000 ? pid * 10 + (unsigned)(*q - '0') : pid;
-    t->pid = pid;
-    t->has_mark_done = true;
-    /* Of what came in this time, the bytes after the mark are output. */
-    take = (size_t)(end + 1 - t->mark) - (t->mark_len - take);
-    t->mark_len = 0;
-    return (int)take;
 }
 
 static void on_stream_data(void *data, const char *p, size_t n)
@@ -298,22 +293,8 @@ static void on_stream_data(void *data, const char *p, size_t n)
 
     if (!t->conn)
         return;
-    if (!t->has_mark_done) {
-        int kept = take_mark(t, p, n);
-        if (kept < 0 && t->mark_len) {
-            /* Not a mark after all: what was held goes out as it came. */
-            size_t held = t->mark_len;
-            t->mark_len = 0;
-            if (send_frame(t, TERM_FRAME_OUTPUT, t->mark, held) < 0)
-                return;
-        }
-        if (kept > 0) {
-            p += kept;
-            n -= (size_t)kept;
-        }
-        if (n == 0)
-            return;
-    }
+    if (!t->pid && !t->has_mark_done)
+        find_mark(t, p, n);
     if (send_frame(t, TERM_FRAME_OUTPUT, p, n) < 0)
         return;
     if (!t->is_paused && dext_http_conn_queued(t->conn) > DEXT_HTTP_HIGH_WATER) {
@@ -511,5 +492,21 @@ void dext_hub_on_term_resize(void *data, struct dext_http_conn *c, json_t *body)
     t->cols = clamp_size(json_object_get(body, "cols"), t->cols);
     if (t->call && t->is_streaming)
         send_resize(t);
+    dext_hub_respond_json(c, 200, json_object());
+}
+
+void dext_hub_on_term_close(void *data, struct dext_http_conn *c, json_t *body)
+{
+    struct term *t = term_find(data, body);
+    struct dext_http_conn *out;
+
+    /* The page says it is done (its tab switched, or it is going away): the same as
+     * its output stream closing, without waiting for the browser to close it. */
+    if (t) {
+        out = t->conn;
+        dext_http_conn_detach(out);
+        on_page_abort(t);
+        dext_http_conn_abort(out);
+    }
     dext_hub_respond_json(c, 200, json_object());
 }

@@ -176,14 +176,22 @@ describe('navigation views on a real engine', { skip: skip || false, timeout: 40
     await closeView();
   });
 
-  test('viewContainerTerminal: closing the view ends the shell in the container', async () => {
+  test('viewContainerTerminal: switching tabs or closing the view ends the shell in the container', async () => {
     const f = await view('desktopUI.navigate.viewContainerTerminal', cid);
-    await f.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+    // Typed at once: the keys wait for the session, and may be echoed before the shell runs.
     await f.type('#term', 'sleep 200');
     await f.press('#term', 'Enter');
     assert.ok(await until(async () => /sleep 200/.test(await processes())));
-    await closeView();
+    await f.click('nav button[data-tab="logs"]');
+    await f.waitForSelector('#logs');
     assert.ok(await until(async () => !/sleep 200| sh$/m.test(await processes())), await processes());
+    await f.click('nav button[data-tab="terminal"]');
+    await f.waitForFunction(() => /^Connected/.test(document.querySelector('#term-status').textContent));
+    await f.type('#term', 'sleep 199');
+    await f.press('#term', 'Enter');
+    assert.ok(await until(async () => /sleep 199/.test(await processes())));
+    await closeView();
+    assert.ok(await until(async () => !/sleep 199| sh$/m.test(await processes())), await processes());
   });
 
   test('viewContainerTerminal: the browser tab going away ends the shell; so does dext stopping', async () => {
