@@ -31,6 +31,7 @@ struct chooser {
 /* A ticket that reads one view: a list (and the items in it) or one object. */
 struct view {
     char token[TOKEN_LEN + 1];
+    char secret[TOKEN_LEN + 1]; /* the view page's own: never leaves dext's origin */
     char kind[24];
     char *id; /* NULL for a list */
     int ext_port;
@@ -68,6 +69,8 @@ struct dext_hub {
     size_t next_view;
     struct dext_docker *docker;
     struct engine_call *calls;
+    struct term *terms;
+    size_t n_terms;
 };
 
 /* hub.c */
@@ -102,7 +105,24 @@ void dext_hub_serve_chooser(struct dext_hub *h, struct dext_http_conn *c,
 void dext_hub_chooser_free(struct chooser *ch);
 
 /* views.c */
+/* @id is a container, image or volume name or id of a conservative character set. */
+bool dext_hub_engine_id_ok(const char *id);
+/* The view of ticket @token, or NULL. */
+struct view *dext_hub_view_find(struct dext_hub *h, const char *token);
+/* The hub's Engine client, made on first use; NULL (and @c answered 502) when
+ * DOCKER_HOST is not usable. */
+struct dext_docker *dext_hub_docker(struct dext_hub *h, struct dext_http_conn *c);
 void dext_hub_on_navigate(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_on_view_data(void *data, struct dext_http_conn *c, json_t *body);
 void dext_hub_serve_view(struct dext_hub *h, struct dext_http_conn *c,
                          const struct dext_http_req *req);
+
+/* term.c: the container-terminal view's shell sessions. Each is owned by the hub
+ * and lives as long as its output stream (the page's POST /__dext/view/term/open
+ * answer); the page leaving, the shell ending or the hub stopping frees it. */
+#define DEXT_HUB_MAX_TERMS 32
+struct term;
+void dext_hub_on_term_open(void *data, struct dext_http_conn *c, json_t *body);
+void dext_hub_on_term_input(void *data, struct dext_http_conn *c, json_t *body);
+void dext_hub_on_term_resize(void *data, struct dext_http_conn *c, json_t *body);
+void dext_hub_on_term_close(void *data, struct dext_http_conn *c, json_t *body);

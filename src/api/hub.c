@@ -235,6 +235,19 @@ static void serve_dashboard(struct dext_hub *h, struct dext_http_conn *c,
                        json_pack("{s:s}", "secret", h->secret), 0, cookie);
 }
 
+/* A call that drives something (a terminal) comes only from a page of dext's own
+ * origin: a browser names the origin of every POST, and check_host has compared it. */
+static bool view_call_ok(const struct dext_http_req *req, struct dext_http_conn *c)
+{
+    const struct dext_http_header *site = dext_http_req_known(req, DEXT_H_FETCH_SITE);
+
+    if (!dext_http_req_known(req, DEXT_H_ORIGIN) || (site && !header_is(site, "same-origin"))) {
+        dext_http_respond_error(c, 403, "cross-origin request refused");
+        return false;
+    }
+    return true;
+}
+
 static void on_request(void *userdata, struct dext_http_conn *c, struct dext_http_req *req)
 {
     struct dext_hub *h = userdata;
@@ -264,6 +277,18 @@ static void on_request(void *userdata, struct dext_http_conn *c, struct dext_htt
         dext_api_read_json(c, req, dext_hub_on_chooser_mkdir, h);
     } else if (post && path_is(req, "/__dext/view/data")) {
         dext_api_read_json(c, req, dext_hub_on_view_data, h);
+    } else if (post && path_is(req, "/__dext/view/term/open")) {
+        if (view_call_ok(req, c))
+            dext_api_read_json(c, req, dext_hub_on_term_open, h);
+    } else if (post && path_is(req, "/__dext/view/term/input")) {
+        if (view_call_ok(req, c))
+            dext_api_read_json(c, req, dext_hub_on_term_input, h);
+    } else if (post && path_is(req, "/__dext/view/term/resize")) {
+        if (view_call_ok(req, c))
+            dext_api_read_json(c, req, dext_hub_on_term_resize, h);
+    } else if (post && path_is(req, "/__dext/view/term/close")) {
+        if (view_call_ok(req, c))
+            dext_api_read_json(c, req, dext_hub_on_term_close, h);
     } else if (post && path_is(req, "/__dext/hub/extensions") && h->list) {
         if (!dext_hub_api_secret_ok(req, h->secret))
             dext_http_respond_error(c, 401, "missing or wrong X-Dext-Secret");

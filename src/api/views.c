@@ -38,7 +38,7 @@ static bool in_list(const char *const *l, const char *v)
 }
 
 /* Container, image and volume names and ids: a conservative character set. */
-static bool engine_id_ok(const char *id)
+bool dext_hub_engine_id_ok(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
 
@@ -68,14 +68,16 @@ static struct view *view_add(struct dext_hub *h, const char *kind, const char *i
 
     free(v->id);
     *v = (struct view){.ext_port = ext_port};
-    if (dext_hub_random_hex(v->token) < 0)
+    if (dext_hub_random_hex(v->token) < 0 || dext_hub_random_hex(v->secret) < 0) {
+        v->token[0] = '\0';
         return NULL;
+    }
     (void)snprintf(v->kind, sizeof(v->kind), "%s", kind);
     v->id = id ? xstrdup(id) : NULL;
     return v;
 }
 
-static struct view *view_find(struct dext_hub *h, const char *token)
+struct view *dext_hub_view_find(struct dext_hub *h, const char *token)
 {
     for (size_t i = 0; i < DEXT_HUB_MAX_VIEWS; i++)
         if (token && h->views[i].token[0] && strlen(token) == TOKEN_LEN &&
@@ -147,11 +149,19 @@ static void on_engine(void *data, int status, const char *body, size_t len, int 
     call_free(ec);
 }
 
-static int engine_get(struct dext_hub *h, struct dext_http_conn *c, struct engine_call *ec,
-                      const char *path)
+struct dext_docker *dext_hub_docker(struct dext_hub *h, struct dext_http_conn *c)
 {
     if (!h->docker && dext_docker_new(h->loop, NULL, &h->docker) < 0) {
         dext_http_respond_error(c, 502, "DOCKER_HOST is not a unix:// or tcp:// address");
+        return NULL;
+    }
+    return h->docker;
+}
+
+static int engine_get(struct dext_hub *h, struct dext_http_conn *c, struct engine_call *ec,
+                      const char *path)
+{
+    if (!dext_hub_docker(h, c)) {
         call_free(ec);
         return -EINVAL;
     }
@@ -213,7 +223,7 @@ void dext_hub_on_navigate(void *data, struct dext_http_conn *c, json_t *body)
         dext_http_respond_error(c, 400, "unknown view");
         return;
     }
-    if (!engine_id_ok(id)) {
+    if (!dext_hub_engine_id_ok(id)) {
         dext_http_respond_error(c, 400, "the id must be a container, image or volume id or name");
         return;
     }
@@ -231,7 +241,7 @@ void dext_hub_serve_view(struct dext_hub *h, struct dext_http_conn *c,
                          const struct dext_http_req *req)
 {
     char token[TOKEN_LEN + 1], cookie[160] = "";
-    struct view *v = dext_hub_query_token(req, "t", token) ? view_find(h, token) : NULL;
+    struct view *v = dext_hub_query_token(req, "t", token) ? dext_hub_view_find(h, token) : NULL;
     size_t n;
     const char *kind = dext_url_query_param(req->url, req->url_len, "view", &n);
 
@@ -250,14 +260,15 @@ void dext_hub_serve_view(struct dext_hub *h, struct dext_http_conn *c,
         return;
     }
     dext_hub_send_page(c, dext_view_html, dext_view_html_len,
-                       json_pack("{s:s, s:s, s:s?}", "t", v->token, "view", v->kind, "id", v->id),
+                       json_pack("{s:s, s:s, s:s?, s:s}", "t", v->token, "view", v->kind, "id",
+                                 v->id, "secret", v->secret),
                        v->ext_port, cookie[0] ? cookie : NULL);
 }
 
 void dext_hub_on_view_data(void *data, struct dext_http_conn *c, json_t *body)
 {
     struct dext_hub *h = data;
-    struct view *v = view_find(h, json_string_value(json_object_get(body, "t")));
+    struct view *v = dext_hub_view_find(h, json_string_value(json_object_get(body, "t")));
     const char *what = json_string_value(json_object_get(body, "what"));
     const char *id = json_string_value(json_object_get(body, "id"));
     const char *kind = json_string_value(json_object_get(body, "kind"));
@@ -287,7 +298,7 @@ void dext_hub_on_view_data(void *data, struct dext_http_conn *c, json_t *body)
                                                   : "volume";
         if (strcmp(what, "list") == 0)
             id = NULL, kind = v->kind;
-        else if (!engine_id_ok(id)) {
+        else if (!dext_hub_engine_id_ok(id)) {
             dext_http_respond_error(c, 400, "bad id");
             return;
         }

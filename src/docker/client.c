@@ -12,6 +12,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/macro.h"
 #include "base/parse-util.h"
 #include "base/xalloc.h"
 
@@ -36,6 +37,9 @@ struct call {
     void *data;
     int n_handles;
     bool streaming; /* a 2xx answer's body goes to ops->on_data */
+    bool upgrade;   /* asks the engine to hijack the connection (exec start with stdin) */
+    bool upgraded;  /* the engine answered 101: what follows the head is raw */
+    bool raw;       /* the head is parsed: reads go to ops->on_data unparsed */
     bool done;
     bool is_ping;
     bool in_version_header;
@@ -167,7 +171,16 @@ static int on_headers_complete(llhttp_t *p)
     struct call *c = p->data;
 
     c->status = p->status_code;
-    if (c->ops && c->status >= 200 && c->status < 300) {
+    if (c->upgrade && c->status == 101) {
+        /* Hijacked: the stream lasts as long as the session does. */
+        c->upgraded = true;
+        c->streaming = true;
+        (void)uv_timer_stop(&c->timer);
+        if (c->ops->on_head)
+            c->ops->on_head(c->data, c->status);
+        return 0;
+    }
+    if (c->ops && !c->upgrade && c->status >= 200 && c->status < 300) {
         /* The head is in: a stream may now be silent for as long as it likes. */
         c->streaming = true;
         (void)uv_timer_stop(&c->timer);
@@ -192,6 +205,8 @@ static int on_message_complete(llhttp_t *p)
 {
     struct call *c = p->data;
     c->status = p->status_code;
+    if (c->upgraded)
+        return 0; /* llhttp stops with HPE_PAUSED_UPGRADE right after the head */
     c->complete = true;
     return HPE_PAUSED;
 }
@@ -209,6 +224,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
     if (c->done || n == 0)
         return;
+    if (c->raw) {
+        if (n < 0)
+            call_finish(c, c->status, n == UV_EOF ? 0 : (int)n,
+                        n == UV_EOF ? NULL : "the engine connection failed");
+        else
+            c->ops->on_data(c->data, buf->base, (size_t)n);
+        return;
+    }
     if (n < 0) {
         if (n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK && c->complete) {
             call_finish(c, c->status, 0, NULL);
@@ -224,6 +247,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     e = llhttp_execute(&c->parser, buf->base, (size_t)n);
     if (c->done)
         return; /* cancelled from a callback */
+    if (c->upgraded && e == HPE_PAUSED_UPGRADE) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        c->raw = true;
+        if (pos && pos >= buf->base && pos < buf->base + n)
+            c->ops->on_data(c->data, pos, (size_t)(buf->base + n - pos));
+        return;
+    }
     if (c->complete) {
         call_finish(c, c->status, 0, NULL);
         return;
@@ -275,7 +305,8 @@ static void call_start(struct call *c)
     if (c->req_body)
         (void)dext_buf_printf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
                               c->req_body_len);
-    (void)dext_buf_puts(&c->out, "Connection: close\r\n\r\n");
+    (void)dext_buf_puts(&c->out, c->upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+                                            : "Connection: close\r\n\r\n");
     if (c->req_body)
         (void)dext_buf_append(&c->out, c->req_body, c->req_body_len);
     c->connect_req.data = c;
@@ -378,6 +409,51 @@ struct dext_docker_call *dext_docker_stream(struct dext_docker *d, const char *m
     c->data = data;
     call_submit(c, body, body_len);
     return (struct dext_docker_call *)c;
+}
+
+struct dext_docker_call *dext_docker_upgrade(struct dext_docker *d, const char *method,
+                                             const char *path, const char *body, size_t body_len,
+                                             const struct dext_docker_stream_ops *ops, void *data)
+{
+    struct call *c = call_new(d, method, path);
+
+    c->ops = ops;
+    c->data = data;
+    c->upgrade = true;
+    call_submit(c, body, body_len);
+    return (struct dext_docker_call *)c;
+}
+
+struct write_req {
+    uv_write_t req;
+    char data[];
+};
+
+static void on_raw_written(uv_write_t *req, int status)
+{
+    free(container_of(req, struct write_req, req));
+}
+
+int dext_docker_call_write(struct dext_docker_call *call, const char *p, size_t n)
+{
+    struct call *c = (struct call *)call;
+    struct write_req *w;
+    uv_buf_t b;
+    int r;
+
+    if (c->done || !c->raw)
+        return -ENOTCONN;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) > DEXT_DOCKER_MAX_WRITE_QUEUE)
+        return -ENOBUFS;
+    if (n == 0)
+        return 0;
+    w = xmalloc(sizeof(*w) + n);
+    memcpy(w->data, p, n);
+    b = uv_buf_init(w->data, (unsigned)n);
+    r = uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, on_raw_written);
+    if (r < 0)
+        free(w);
+    return r;
 }
 
 void dext_docker_call_pause(struct dext_docker_call *call)

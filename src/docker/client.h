@@ -46,6 +46,20 @@ struct dext_docker_stream_ops {
 struct dext_docker_call *dext_docker_stream(struct dext_docker *d, const char *method,
                                             const char *path, const char *body, size_t body_len,
                                             const struct dext_docker_stream_ops *ops, void *data);
+/* A hijacked call (POST /exec/{id}/start with stdin): asks for an upgrade to a raw
+ * stream. When the engine answers 101, on_head(101) is called, every byte after
+ * the head goes to on_data, and on_end(101, ..., 0, NULL) comes at the engine's
+ * end of stream (a negative err on a broken connection). Any other answer is
+ * collected and given to on_end, as for dext_docker_stream. Pause, resume and
+ * cancel work as for a streaming call. */
+struct dext_docker_call *dext_docker_upgrade(struct dext_docker *d, const char *method,
+                                             const char *path, const char *body, size_t body_len,
+                                             const struct dext_docker_stream_ops *ops, void *data);
+#define DEXT_DOCKER_MAX_WRITE_QUEUE (1024 * 1024)
+/* Writes @n bytes (copied) to a hijacked call's stream. -ENOTCONN before the
+ * upgrade or after the end; -ENOBUFS past DEXT_DOCKER_MAX_WRITE_QUEUE of bytes
+ * the engine has not taken yet. Never calls back. */
+int dext_docker_call_write(struct dext_docker_call *call, const char *p, size_t n);
 /* Flow control of a streaming call's body. */
 void dext_docker_call_pause(struct dext_docker_call *call);
 void dext_docker_call_resume(struct dext_docker_call *call);
