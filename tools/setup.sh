@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="gcc pkg-config meson ninja-build libuv1-dev node-llhttp libjansson-dev libarchive-dev
-      libacl1-dev
+      libacl1-dev liburing-dev
       chromium nginx-light curl
       docker.io docker-compose busybox-static podman"
 

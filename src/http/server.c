@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/macro.h"
 #include "base/xalloc.h"
+#include "http/wbatch.h"
 
 enum conn_state {
     CONN_IDLE, /* between requests */
@@ -60,6 +61,7 @@ struct dext_http_conn {
     void *ops_data;
     char *pending; /* bytes after a paused message (pipelining) */
     size_t pending_len;
+    struct dext_wq wq; /* batched writes, when the server has a batch */
 };
 
 struct dext_http_server {
@@ -74,6 +76,7 @@ struct dext_http_server {
     int port;
     struct dext_http_limits limits;
     llhttp_settings_t settings;
+    struct dext_wbatch *batch; /* NULL: writes go one by one */
     char rbuf[DEXT_HTTP_READ_SIZE];
 };
 
@@ -221,8 +224,10 @@ static void timer_clear(struct dext_http_conn *c)
 
 static void maybe_free_server(struct dext_http_server *s)
 {
-    if (s->closing && s->listener_closed && s->n_conns == 0)
+    if (s->closing && s->listener_closed && s->n_conns == 0) {
+        dext_wbatch_release(s->batch);
         free(s);
+    }
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -257,6 +262,7 @@ static void conn_close(struct dext_http_conn *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     c->n_pending_close = 2;
+    dext_wq_done(&c->wq);
     (void)uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
@@ -300,7 +306,7 @@ static void conn_flush_then_close(struct dext_http_conn *c)
 {
     c->close_after_flush = true;
     c->ops = NULL;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+    if (dext_http_conn_queued(c) == 0)
         conn_start_shutdown(c);
 }
 
@@ -320,7 +326,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    queued = dext_http_conn_queued(c);
     if (c->close_after_flush && queued == 0) {
         conn_start_shutdown(c);
         return;
@@ -331,6 +337,57 @@ static void on_write(uv_write_t *req, int status)
             c->ops->on_drain(c->ops_data);
     }
 }
+
+/* The batch's callbacks: what the socket did not take joins libuv's queue. */
+static int wq_spill(void *data, const char *p, size_t n)
+{
+    struct dext_http_conn *c = data;
+    struct write_req *w = xmalloc(sizeof(*w) + n);
+    uv_buf_t b;
+    int r;
+
+    w->conn = c;
+    memcpy(w->data, p, n);
+    b = uv_buf_init(w->data, (unsigned)n);
+    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+static void wq_flushed(void *data)
+{
+    struct dext_http_conn *c = data;
+    size_t queued;
+
+    if (c->closing)
+        return;
+    queued = dext_http_conn_queued(c);
+    if (c->close_after_flush) {
+        if (queued == 0)
+            conn_start_shutdown(c);
+        return;
+    }
+    if (c->above_high && queued < DEXT_HTTP_LOW_WATER) {
+        c->above_high = false;
+        if (c->ops && c->ops->on_drain)
+            c->ops->on_drain(c->ops_data);
+    }
+}
+
+static void wq_error(void *data, int err)
+{
+    struct dext_http_conn *c = data;
+
+    log_debug("http: write failed: %s", strerror(-err));
+    conn_close(c);
+}
+
+static const struct dext_wq_ops conn_wq_ops = {
+    .spill = wq_spill,
+    .on_flushed = wq_flushed,
+    .on_error = wq_error,
+};
 
 int dext_http_conn_writev(struct dext_http_conn *c, const uv_buf_t *bufs, unsigned n_bufs)
 {
@@ -346,6 +403,16 @@ int dext_http_conn_writev(struct dext_http_conn *c, const uv_buf_t *bufs, unsign
         total += bufs[i].len;
     if (total == 0)
         return 0;
+    if (c->wq.batch && uv_stream_get_write_queue_size(st) == 0) {
+        r = dext_wq_writev(&c->wq, bufs, n_bufs);
+        if (r < 0) {
+            conn_close(c);
+            return r;
+        }
+        if (dext_wq_pending(&c->wq) >= DEXT_HTTP_HIGH_WATER)
+            c->above_high = true;
+        return 0;
+    }
     if (uv_stream_get_write_queue_size(st) == 0) {
         r = uv_try_write(st, bufs, n_bufs);
         if (r >= 0 && (size_t)r == total)
@@ -376,7 +443,7 @@ int dext_http_conn_writev(struct dext_http_conn *c, const uv_buf_t *bufs, unsign
         conn_close(c);
         return r;
     }
-    if (uv_stream_get_write_queue_size(st) > DEXT_HTTP_HIGH_WATER)
+    if (dext_http_conn_queued(c) >= DEXT_HTTP_HIGH_WATER)
         c->above_high = true;
     return 0;
 }
@@ -389,7 +456,8 @@ int dext_http_conn_write(struct dext_http_conn *c, const char *p, size_t n)
 
 size_t dext_http_conn_queued(const struct dext_http_conn *c)
 {
-    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) +
+           (c->wq.batch ? dext_wq_pending(&c->wq) : 0);
 }
 
 /* ---- reading ---- */
@@ -971,6 +1039,11 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     (void)uv_tcp_nodelay(&c->tcp, 1);
+    if (s->batch) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            dext_wq_init(&c->wq, s->batch, fd, &conn_wq_ops, c);
+    }
     dext_buf_init(&c->head, DEXT_HTTP_MAX_HEAD);
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
     c->parser.data = c;
@@ -1033,6 +1106,7 @@ int dext_http_server_new(uv_loop_t *loop, const char *host, int port,
     (void)uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &namelen);
     s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    s->batch = dext_wbatch_acquire(loop);
     *ret = s;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "base/macro.h"
 #include "base/parse-util.h"
 #include "base/xalloc.h"
+#include "http/wbatch.h"
 
 #define RELAY_MAX_IOV 64
 #define RELAY_MAX_RESP_HEADERS 128
@@ -32,6 +33,7 @@ struct bconn {
     bool connected;
     bool reading;
     bool above_high;
+    struct dext_wq wq; /* batched writes, when the loop has a batch */
 };
 
 struct resp_hdr {
@@ -96,6 +98,7 @@ struct dext_backend {
     dext_backend_status_cb status_cb;
     void *status_data;
     llhttp_settings_t settings;
+    struct dext_wbatch *batch; /* NULL: writes go one by one */
     char rbuf[DEXT_HTTP_READ_SIZE];
 };
 
@@ -160,6 +163,7 @@ static bool in_list(const char *list, size_t list_len, const char *name, size_t 
 static void maybe_free_backend(struct dext_backend *b)
 {
     if (b->freeing && b->n_handles == 0) {
+        dext_wbatch_release(b->batch);
         free(b->path);
         free(b);
     }
@@ -201,6 +205,7 @@ static void bconn_close(struct bconn *bc)
         bc->r->bc = NULL;
         bc->r = NULL;
     }
+    dext_wq_done(&bc->wq);
     uv_close((uv_handle_t *)&bc->pipe, on_bconn_closed);
 }
 
@@ -261,13 +266,17 @@ struct bwrite {
     char data[];
 };
 
-static void on_bconn_write(uv_write_t *req, int status)
+static size_t bconn_queued(struct bconn *bc)
 {
-    struct bwrite *w = container_of(req, struct bwrite, req);
-    struct bconn *bc = w->bc;
+    return uv_stream_get_write_queue_size((uv_stream_t *)&bc->pipe) +
+           (bc->wq.batch ? dext_wq_pending(&bc->wq) : 0);
+}
+
+/* A write to the backend finished (libuv's or the batch's). */
+static void bconn_written(struct bconn *bc, int status)
+{
     struct relay *r;
 
-    free(w);
     if (bc->closing)
         return;
     r = bc->r;
@@ -280,12 +289,52 @@ static void on_bconn_write(uv_write_t *req, int status)
         bconn_close(bc);
         return;
     }
-    if (r && r->client_paused && r->client &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&bc->pipe) < DEXT_HTTP_LOW_WATER) {
+    if (r && r->client_paused && r->client && bconn_queued(bc) < DEXT_HTTP_LOW_WATER) {
         r->client_paused = false;
         dext_http_conn_resume(r->client);
     }
 }
+
+static void on_bconn_write(uv_write_t *req, int status)
+{
+    struct bwrite *w = container_of(req, struct bwrite, req);
+    struct bconn *bc = w->bc;
+
+    free(w);
+    bconn_written(bc, status);
+}
+
+static int bconn_spill(void *data, const char *p, size_t n)
+{
+    struct bconn *bc = data;
+    struct bwrite *w = xmalloc(sizeof(*w) + n);
+    uv_buf_t b;
+    int r;
+
+    w->bc = bc;
+    memcpy(w->data, p, n);
+    b = uv_buf_init(w->data, (unsigned)n);
+    r = uv_write(&w->req, (uv_stream_t *)&bc->pipe, &b, 1, on_bconn_write);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+static void bconn_flushed(void *data)
+{
+    bconn_written(data, 0);
+}
+
+static void bconn_wq_error(void *data, int err)
+{
+    bconn_written(data, err);
+}
+
+static const struct dext_wq_ops bconn_wq_ops = {
+    .spill = bconn_spill,
+    .on_flushed = bconn_flushed,
+    .on_error = bconn_wq_error,
+};
 
 static int bconn_writev(struct bconn *bc, const uv_buf_t *bufs, unsigned n)
 {
@@ -299,6 +348,8 @@ static int bconn_writev(struct bconn *bc, const uv_buf_t *bufs, unsigned n)
         total += bufs[i].len;
     if (total == 0)
         return 0;
+    if (bc->wq.batch && uv_stream_get_write_queue_size(st) == 0)
+        return dext_wq_writev(&bc->wq, bufs, n);
     if (uv_stream_get_write_queue_size(st) == 0) {
         r = uv_try_write(st, bufs, n);
         if (r >= 0 && (size_t)r == total)
@@ -358,7 +409,7 @@ static void relay_check_backpressure(struct relay *r)
     if (!r->client || r->client_paused)
         return;
     if (r->bc && r->bc->connected)
-        q = uv_stream_get_write_queue_size((uv_stream_t *)&r->bc->pipe);
+        q = bconn_queued(r->bc);
     else
         q = r->pending.len > 64 * 1024 ? DEXT_HTTP_HIGH_WATER + 1 : 0;
     if (q > DEXT_HTTP_HIGH_WATER) {
@@ -554,8 +605,7 @@ static void bind_conn(struct relay *r, struct bconn *bc)
         return;
     }
     r->pending.len = 0;
-    if (r->client_paused && r->client &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&bc->pipe) < DEXT_HTTP_LOW_WATER) {
+    if (r->client_paused && r->client && bconn_queued(bc) < DEXT_HTTP_LOW_WATER) {
         r->client_paused = false;
         dext_http_conn_resume(r->client);
     }
@@ -581,7 +631,10 @@ static void on_connect(uv_connect_t *req, int status)
     if (bc->closing)
         return;
     if (status == 0) {
+        uv_os_fd_t fd;
         bc->connected = true;
+        if (b->batch && uv_fileno((uv_handle_t *)&bc->pipe, &fd) == 0)
+            dext_wq_init(&bc->wq, b->batch, fd, &bconn_wq_ops, bc);
         if (r)
             bind_conn(r, bc);
         else
@@ -936,6 +989,7 @@ struct dext_backend *dext_backend_new(uv_loop_t *loop, const char *socket_path)
     b->settings.on_message_complete = on_rmessage_complete;
     (void)uv_timer_init(loop, &b->retry_timer);
     b->n_handles = 1;
+    b->batch = dext_wbatch_acquire(loop);
     b->max_body = DEXT_HTTP_MAX_BODY;
     return b;
 }

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Socket writes gathered over one turn of the loop and handed to the kernel in one
+ * system call (io_uring), instead of one write(2) per socket.
+ *
+ * A writer (an HTTP connection, a backend connection) owns a struct dext_wq and
+ * hands it bytes with dext_wq_writev; they are copied. Before the loop waits for
+ * I/O, and again after it has run the I/O callbacks, every queue with bytes is sent
+ * with MSG_DONTWAIT in one io_uring_enter. What a socket does not take at once goes
+ * back to the writer through ops->spill, which queues it the writer's usual way
+ * (libuv's write queue); the writer sends later bytes that way too until that queue
+ * is empty, so the order on the wire is the order of the calls.
+ *
+ * Without io_uring (an old kernel, a sandbox that refuses it, DEXT_IO_URING=0)
+ * dext_wbatch_acquire returns NULL and writers write directly. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "base/buf.h"
+
+struct dext_wbatch;
+struct wq_op;
+
+struct dext_wq_ops {
+    /* Bytes the socket did not take: queue them behind nothing else, return 0 or
+     * a negative errno (then on_error follows). */
+    int (*spill)(void *data, const char *p, size_t n);
+    /* Everything handed over so far has been written. */
+    void (*on_flushed)(void *data);
+    /* The send failed with @err; the writer closes the socket. */
+    void (*on_error)(void *data, int err);
+};
+
+struct dext_wq {
+    struct dext_wbatch *batch;
+    const struct dext_wq_ops *ops;
+    void *data;
+    int fd;
+    struct dext_buf next; /* handed over, not yet submitted */
+    struct wq_op *op;     /* the send in flight (kept for reuse) */
+    struct dext_wq *prev, *nextq;
+    bool listed;
+};
+
+/* The batch of @loop, made on first use and counted: every acquire that returned
+ * non-NULL is matched by one release. NULL when io_uring cannot be used. */
+struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop);
+void dext_wbatch_release(struct dext_wbatch *b);
+
+/* @fd must stay open until dext_wq_done. */
+void dext_wq_init(struct dext_wq *q, struct dext_wbatch *b, int fd, const struct dext_wq_ops *ops,
+                  void *data);
+/* Copies @bufs into the queue; they go out at the end of this turn of the loop. */
+int dext_wq_writev(struct dext_wq *q, const uv_buf_t *bufs, unsigned n);
+/* Bytes handed over and not yet written or spilled. */
+size_t dext_wq_pending(const struct dext_wq *q);
+/* Drops unsent bytes; a send in flight finishes on its own. */
+void dext_wq_done(struct dext_wq *q);

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* The write batch on a real socket pair: order across turns of the loop, a socket
+ * that takes only part (the rest spills, in order), a peer that is gone (the error
+ * reaches the writer), bytes dropped with their queue, one batch per loop, and the
+ * switch that turns it off. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "http/wbatch.h"
+#include "tap.h"
+
+struct writer {
+    struct dext_buf spilled;
+    int n_flushed;
+    int n_spills;
+    int err;
+};
+
+static int w_spill(void *data, const char *p, size_t n)
+{
+    struct writer *w = data;
+    w->n_spills++;
+    return dext_buf_append(&w->spilled, p, n);
+}
+
+static void w_flushed(void *data)
+{
+    struct writer *w = data;
+    w->n_flushed++;
+}
+
+static void w_error(void *data, int err)
+{
+    struct writer *w = data;
+    w->err = err;
+}
+
+static const struct dext_wq_ops ops = {.spill = w_spill, .on_flushed = w_flushed, .on_error = w_error};
+
+static bool have_uring;
+
+static void pair(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        perror("socketpair");
+        exit(1);
+    }
+}
+
+static size_t drain(int fd, char *out, size_t max)
+{
+    size_t got = 0;
+    ssize_t n;
+
+    while (got < max && (n = read(fd, out + got, max - got)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+static uv_timer_t keep;
+
+static void on_keep(uv_timer_t *t)
+{
+}
+
+/* An active handle, as a socket's would be: a loop with none does not turn. */
+static void keep_alive(uv_loop_t *loop)
+{
+    uv_timer_init(loop, &keep);
+    uv_timer_start(&keep, on_keep, 60000, 0);
+}
+
+static void close_loop(uv_loop_t *loop)
+{
+    if (keep.loop == loop && !uv_is_closing((uv_handle_t *)&keep))
+        uv_close((uv_handle_t *)&keep, NULL);
+    (void)uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(loop), 0);
+}
+
+static void test_order_across_turns(void)
+{
+    uv_loop_t loop;
+    struct writer w = {0};
+    struct dext_wq q;
+    struct dext_wbatch *b;
+    char got[64] = "";
+    int sv[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    pair(sv);
+    keep_alive(&loop);
+    dext_buf_init(&w.spilled, 1 << 20);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_TRUE(b != NULL);
+    dext_wq_init(&q, b, sv[0], &ops, &w);
+    uv_buf_t two[2] = {uv_buf_init((char *)"one ", 4), uv_buf_init((char *)"two ", 4)};
+    ASSERT_EQ(dext_wq_writev(&q, two, 2), 0);
+    ASSERT_EQ(dext_wq_pending(&q), 8);
+    ASSERT_EQ(drain(sv[1], got, sizeof(got) - 1), 0); /* nothing before the loop turns */
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(dext_wq_pending(&q), 0);
+    ASSERT_EQ(w.n_flushed, 1);
+    uv_buf_t three = uv_buf_init((char *)"three", 5);
+    ASSERT_EQ(dext_wq_writev(&q, &three, 1), 0);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(drain(sv[1], got, sizeof(got) - 1), 13);
+    ASSERT_STR_EQ(got, "one two three");
+    ASSERT_EQ(w.n_spills, 0);
+    ASSERT_EQ(w.err, 0);
+    dext_wq_done(&q);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    dext_buf_done(&w.spilled);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_partial_send_spills_in_order(void)
+{
+    enum { N = 4 << 20 };
+    uv_loop_t loop;
+    struct writer w = {0};
+    struct dext_wq q;
+    struct dext_wbatch *b;
+    char *data = malloc(N), *got = malloc(N);
+    size_t sent;
+    int sv[2], small = 4096;
+
+    if (!have_uring)
+        goto out;
+    for (size_t i = 0; i < N; i++)
+        data[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+    uv_loop_init(&loop);
+    pair(sv);
+    keep_alive(&loop);
+    (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    dext_buf_init(&w.spilled, N);
+    b = dext_wbatch_acquire(&loop);
+    dext_wq_init(&q, b, sv[0], &ops, &w);
+    uv_buf_t first = uv_buf_init(data, N / 2), second = uv_buf_init(data + N / 2, N / 2);
+    ASSERT_EQ(dext_wq_writev(&q, &first, 1), 0);
+    ASSERT_EQ(dext_wq_writev(&q, &second, 1), 0);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    sent = drain(sv[1], got, N);
+    ASSERT_TRUE(sent < N);      /* the socket could not take it all */
+    ASSERT_EQ(w.n_spills, 1);   /* the rest went to the writer, once */
+    ASSERT_EQ(w.n_flushed, 0);  /* not everything was written */
+    ASSERT_EQ(dext_wq_pending(&q), 0);
+    ASSERT_EQ(sent + w.spilled.len, N);
+    ASSERT_TRUE(memcmp(got, data, sent) == 0);
+    if (sent < N && w.spilled.len == N - sent)
+        ASSERT_TRUE(memcmp(w.spilled.data, data + sent, N - sent) == 0);
+    dext_wq_done(&q);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    dext_buf_done(&w.spilled);
+    close(sv[0]);
+    close(sv[1]);
+out:
+    free(data);
+    free(got);
+}
+
+static void test_peer_gone(void)
+{
+    uv_loop_t loop;
+    struct writer w = {0};
+    struct dext_wq q;
+    struct dext_wbatch *b;
+    int sv[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    pair(sv);
+    keep_alive(&loop);
+    close(sv[1]);
+    dext_buf_init(&w.spilled, 1024);
+    b = dext_wbatch_acquire(&loop);
+    dext_wq_init(&q, b, sv[0], &ops, &w);
+    uv_buf_t x = uv_buf_init((char *)"lost", 4);
+    ASSERT_EQ(dext_wq_writev(&q, &x, 1), 0);
+    (void)uv_run(&loop, UV_RUN_NOWAIT); /* no SIGPIPE: the test would die */
+    ASSERT_EQ(w.err, -EPIPE);
+    ASSERT_EQ(w.n_flushed, 0);
+    ASSERT_EQ(dext_wq_pending(&q), 0);
+    dext_wq_done(&q);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    dext_buf_done(&w.spilled);
+    close(sv[0]);
+}
+
+static void test_done_drops_queued(void)
+{
+    uv_loop_t loop;
+    struct writer w = {0};
+    struct dext_wq q1, q2;
+    struct dext_wbatch *b;
+    char got[16] = "";
+    int sv[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    pair(sv);
+    keep_alive(&loop);
+    b = dext_wbatch_acquire(&loop);
+    dext_wq_init(&q1, b, sv[0], &ops, &w);
+    dext_wq_init(&q2, b, sv[0], &ops, &w);
+    uv_buf_t x = uv_buf_init((char *)"dropped", 7), y = uv_buf_init((char *)"kept", 4);
+    ASSERT_EQ(dext_wq_writev(&q1, &x, 1), 0);
+    ASSERT_EQ(dext_wq_writev(&q2, &y, 1), 0);
+    dext_wq_done(&q1); /* listed, then gone: the batch must not touch it */
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(drain(sv[1], got, sizeof(got) - 1), 4);
+    ASSERT_STR_EQ(got, "kept");
+    ASSERT_EQ(w.n_flushed, 1);
+    dext_wq_done(&q2);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_one_batch_per_loop(void)
+{
+    uv_loop_t a, c;
+    struct dext_wbatch *b1, *b2, *b3;
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&a);
+    uv_loop_init(&c);
+    b1 = dext_wbatch_acquire(&a);
+    b2 = dext_wbatch_acquire(&a);
+    b3 = dext_wbatch_acquire(&c);
+    ASSERT_TRUE(b1 == b2);
+    ASSERT_TRUE(b1 != b3);
+    dext_wbatch_release(b1);
+    dext_wbatch_release(b2);
+    dext_wbatch_release(b3);
+    /* The batch never keeps a loop running: both end at once. */
+    close_loop(&a);
+    close_loop(&c);
+}
+
+static void test_switched_off(void)
+{
+    uv_loop_t loop;
+
+    uv_loop_init(&loop);
+    setenv("DEXT_IO_URING", "0", 1);
+    ASSERT_NULL(dext_wbatch_acquire(&loop));
+    unsetenv("DEXT_IO_URING");
+    close_loop(&loop);
+}
+
+int main(void)
+{
+    uv_loop_t probe;
+    struct dext_wbatch *b;
+
+    uv_loop_init(&probe);
+    b = dext_wbatch_acquire(&probe);
+    have_uring = b != NULL;
+    dext_wbatch_release(b);
+    (void)uv_run(&probe, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&probe);
+    if (!have_uring)
+        printf("# io_uring is not available here: only the switch is tested\n");
+
+    TAP_RUN(test_order_across_turns);
+    TAP_RUN(test_partial_send_spills_in_order);
+    TAP_RUN(test_peer_gone);
+    TAP_RUN(test_done_drops_queued);
+    TAP_RUN(test_one_batch_per_loop);
+    TAP_RUN(test_switched_off);
+    TAP_EXIT();
+}
