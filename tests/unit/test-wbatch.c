@@ -43,7 +43,8 @@ static void w_error(void *data, int err)
     w->err = err;
 }
 
-static const struct dext_wq_ops ops = {.spill = w_spill, .on_flushed = w_flushed, .on_error = w_error};
+static const struct dext_wq_ops ops = {
+    .spill = w_spill, .on_flushed = w_flushed, .on_error = w_error};
 
 static bool have_uring;
 
@@ -153,9 +154,9 @@ static void test_partial_send_spills_in_order(void)
     ASSERT_EQ(dext_wq_writev(&q, &second, 1), 0);
     (void)uv_run(&loop, UV_RUN_NOWAIT);
     sent = drain(sv[1], got, N);
-    ASSERT_TRUE(sent < N);      /* the socket could not take it all */
-    ASSERT_EQ(w.n_spills, 1);   /* the rest went to the writer, once */
-    ASSERT_EQ(w.n_flushed, 0);  /* not everything was written */
+    ASSERT_TRUE(sent < N);     /* the socket could not take it all */
+    ASSERT_EQ(w.n_spills, 1);  /* the rest went to the writer, once */
+    ASSERT_EQ(w.n_flushed, 0); /* not everything was written */
     ASSERT_EQ(dext_wq_pending(&q), 0);
     ASSERT_EQ(sent + w.spilled.len, N);
     ASSERT_TRUE(memcmp(got, data, sent) == 0);
