@@ -1014,16 +1014,11 @@ void dext_http_respond_error(struct dext_http_conn *c, int status, const char *m
 
 /* ---- accept ---- */
 
-static void on_connection(uv_stream_t *listener, int status)
+/* A new connection's handles, in the server's list (closed by conn_close). */
+static struct dext_http_conn *conn_new(struct dext_http_server *s)
 {
-    struct dext_http_server *s = listener->data;
-    struct dext_http_conn *c;
+    struct dext_http_conn *c = xcalloc(1, sizeof(*c));
 
-    if (status < 0) {
-        log_warn("http: accept failed: %s", uv_strerror(status));
-        return;
-    }
-    c = xcalloc(1, sizeof(*c));
     c->server = s;
     (void)uv_tcp_init(s->loop, &c->tcp);
     (void)uv_timer_init(s->loop, &c->timer);
@@ -1034,10 +1029,14 @@ static void on_connection(uv_stream_t *listener, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || s->n_conns > DEXT_HTTP_MAX_CONNS) {
-        conn_close(c);
-        return;
-    }
+    return c;
+}
+
+/* The connection's socket is open: read its first request. */
+static void conn_start(struct dext_http_conn *c)
+{
+    struct dext_http_server *s = c->server;
+
     (void)uv_tcp_nodelay(&c->tcp, 1);
     if (s->batch) {
         uv_os_fd_t fd;
@@ -1053,6 +1052,42 @@ static void on_connection(uv_stream_t *listener, int status)
     timer_arm(c, s->limits.head_timeout_ms);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct dext_http_server *s = listener->data;
+    struct dext_http_conn *c;
+
+    if (status < 0) {
+        log_warn("http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c = conn_new(s);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || s->n_conns > DEXT_HTTP_MAX_CONNS) {
+        conn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+int dext_http_server_adopt(struct dext_http_server *s, int fd)
+{
+    struct dext_http_conn *c;
+    int r;
+
+    if (s->closing)
+        return -ECANCELED;
+    if (s->n_conns >= DEXT_HTTP_MAX_CONNS)
+        return -EMFILE;
+    c = conn_new(s);
+    r = uv_tcp_open(&c->tcp, fd);
+    if (r < 0) {
+        conn_close(c); /* the handle never held @fd */
+        return r;
+    }
+    conn_start(c);
+    return 0;
 }
 
 int dext_http_server_new(uv_loop_t *loop, const char *host, int port,

@@ -100,6 +100,10 @@ struct dext_http_limits {
 int dext_http_server_new(uv_loop_t *loop, const char *host, int port,
                          dext_http_request_cb on_request, void *userdata,
                          struct dext_http_server **ret);
+/* Serves a connected stream socket @fd (one end of a socket pair in the fuzz
+ * target) as if it had been accepted. On success the connection owns @fd; on
+ * failure (a negative errno) the caller still does. */
+int dext_http_server_adopt(struct dext_http_server *s, int fd);
 /* The port actually bound. */
 int dext_http_server_port(const struct dext_http_server *s);
 /* Overrides the timeouts (0 keeps the default). */
