@@ -50,8 +50,7 @@ static void on_end(void *data)
 {
     struct taker *t = data;
     char msg[128];
-    int n = snprintf(msg, sizeof(msg),
-                     "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n%020llu",
+    int n = snprintf(msg, sizeof(msg), "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n%020llu",
                      (unsigned long long)t->seen);
 
     (void)dext_http_conn_write(t->conn, msg, (size_t)n);
