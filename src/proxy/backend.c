@@ -108,6 +108,7 @@ struct dext_backend {
     uint64_t answer_ns; /* moving average of the time to an answer's first byte */
     uint64_t last_sent_ns;
     unsigned n_awaiting;
+    unsigned depth_avg; /* moving average of n_awaiting at each send, x256 */
     char rbuf[DEXT_HTTP_READ_SIZE];
 };
 
@@ -175,7 +176,10 @@ static bool in_list(const char *list, size_t list_len, const char *name, size_t 
  * and of latency here), so while a request is out and this backend's answers have
  * lately come within poll_ns, the loop polls (a uv_idle makes its wait 0) instead
  * of sleeping. Polling stops when the answer is in, or poll_ns after the last
- * request went out. DEXT_POLL_US sets poll_ns (0 turns polling off). */
+ * request went out. Only for requests that come one at a time: when several are
+ * usually out together (depth_avg at 1.5 or more), the loop has other work on the
+ * way and polling would only take CPU from the backend and the clients.
+ * DEXT_POLL_US sets poll_ns (0 turns polling off). */
 
 #define DEXT_BACKEND_POLL_US 50
 
@@ -185,8 +189,8 @@ static void on_poll(uv_idle_t *h)
 
 static void answer_poll_update(struct dext_backend *b)
 {
-    bool want = b->n_awaiting > 0 && b->poll_ns && b->answer_ns < b->poll_ns &&
-                uv_hrtime() - b->last_sent_ns < b->poll_ns;
+    bool want = b->n_awaiting == 1 && b->depth_avg < 384 && b->poll_ns &&
+                b->answer_ns < b->poll_ns && uv_hrtime() - b->last_sent_ns < b->poll_ns;
 
     if (want && !uv_is_active((uv_handle_t *)&b->poll))
         (void)uv_idle_start(&b->poll, on_poll);
@@ -208,6 +212,7 @@ static void awaiting_start(struct relay *r)
     r->awaiting = true;
     r->sent_ns = b->last_sent_ns = uv_hrtime();
     b->n_awaiting++;
+    b->depth_avg = (b->depth_avg * 7 + b->n_awaiting * 256) / 8;
 }
 
 static void awaiting_end(struct relay *r, bool answered)
