@@ -45,6 +45,7 @@ struct dext_http_conn {
     bool answered;     /* the current answer has ended */
     bool discard;      /* answer sent early: draining the rest of the body */
     bool above_high;   /* write queue went past the high mark */
+    bool resp_begun;   /* bytes of the current answer have been written */
     bool in_name, in_value;
     bool tunnel;          /* the handler took an upgrade request over as a byte stream */
     bool tunnel_raw;      /* and the head is behind: every byte read goes to ops->on_body */
@@ -403,6 +404,7 @@ int dext_http_conn_writev(struct dext_http_conn *c, const uv_buf_t *bufs, unsign
         total += bufs[i].len;
     if (total == 0)
         return 0;
+    c->resp_begun = true;
     if (c->wq.batch && uv_stream_get_write_queue_size(st) == 0) {
         r = dext_wq_writev(&c->wq, bufs, n_bufs);
         if (r < 0) {
@@ -578,9 +580,22 @@ static void conn_feed(struct dext_http_conn *c, const char *p, size_t n)
                        llhttp_get_error_reason(&c->parser));
         dext_http_respond_error(c, 400, msg);
     } else if (c->ops || !c->answered) {
-        /* Broken body framing after the handler took over. */
-        conn_close(c);
-        return;
+        /* Broken body framing after the handler took over: the handler lets go,
+         * and the client hears why unless part of an answer is already out. */
+        const struct dext_http_body_ops *ops = c->ops;
+        char msg[160];
+
+        c->ops = NULL;
+        if (ops && ops->on_abort)
+            ops->on_abort(c->ops_data);
+        if (c->closing || c->resp_begun) {
+            conn_close(c);
+            return;
+        }
+        c->answered = false;
+        (void)snprintf(msg, sizeof(msg), "malformed request body: %s",
+                       llhttp_get_error_reason(&c->parser));
+        dext_http_respond_error(c, 400, msg);
     }
     conn_flush_then_close(c);
     return;
@@ -619,7 +634,7 @@ static int on_message_begin(llhttp_t *p)
     c->n_hdr = 0;
     c->url_len = 0;
     c->in_name = c->in_value = false;
-    c->req_complete = c->answered = c->discard = false;
+    c->req_complete = c->answered = c->discard = c->resp_begun = false;
     c->discarded = 0;
     c->err_status = 0;
     timer_arm(c, c->server->limits.head_timeout_ms);

@@ -127,6 +127,18 @@ test('limits: head size, header count, malformed', async () => {
   assert.match(await rawRequest(d.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nContent-Length: x\r\n\r\n`), /^HTTP\/1\.1 400 /);
 });
 
+test('a body with broken chunk framing, after its handler took it, gets a 400 that says so', async () => {
+  const r = await rawRequest(d.port,
+    `POST /__dext/vm/service/echo HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nX-Dext-Secret: ${d.secret}\r\n` +
+    'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n');
+  assert.match(r, /^HTTP\/1\.1 400 /);
+  assert.match(r, /Connection: close/);
+  assert.match(r, /"error":"malformed request body: [^"]+"/);
+  // The server goes on serving.
+  const ok = await get('/index.html');
+  assert.equal(ok.status, 200);
+});
+
 test('slow headers get 408 and the connection closes; idle connections close', async () => {
   const t0 = Date.now();
   const r = await rawRequest(d.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\n`, { timeoutMs: 5000 });
