@@ -107,6 +107,8 @@ struct dext_backend {
     uint64_t poll_ns;   /* longest wait polled for; 0: never poll */
     uint64_t answer_ns; /* moving average of the time to an answer's first byte */
     uint64_t last_sent_ns;
+    uint64_t last_done_ns; /* the last answer ended with no request out; 0: not since */
+    uint64_t think_ns;     /* moving average of the time from there to the next request */
     unsigned n_awaiting;
     unsigned depth_avg; /* moving average of n_awaiting at each send, x256 */
     char rbuf[DEXT_HTTP_READ_SIZE];
@@ -176,7 +178,9 @@ static bool in_list(const char *list, size_t list_len, const char *name, size_t 
  * and of latency here), so while a request is out and this backend's answers have
  * lately come within poll_ns, the loop polls (a uv_idle makes its wait 0) instead
  * of sleeping. Polling stops when the answer is in, or poll_ns after the last
- * request went out. Only for requests that come one at a time: when several are
+ * request went out. The same holds after an answer, for the next request, when
+ * requests have lately followed answers within poll_ns (think_ns): a client that
+ * sends back to back. Only for requests that come one at a time: when several are
  * usually out together (depth_avg at 1.5 or more), the loop has other work on the
  * way and polling would only take CPU from the backend and the clients.
  * DEXT_POLL_US sets poll_ns (0 turns polling off). */
@@ -189,8 +193,13 @@ static void on_poll(uv_idle_t *h)
 
 static void answer_poll_update(struct dext_backend *b)
 {
-    bool want = b->n_awaiting == 1 && b->depth_avg < 384 && b->poll_ns &&
-                b->answer_ns < b->poll_ns && uv_hrtime() - b->last_sent_ns < b->poll_ns;
+    uint64_t now = uv_hrtime();
+    bool lone = b->poll_ns && b->depth_avg < 384;
+    bool answer =
+        b->n_awaiting == 1 && b->answer_ns < b->poll_ns && now - b->last_sent_ns < b->poll_ns;
+    bool next = b->n_awaiting == 0 && b->last_done_ns && b->think_ns < b->poll_ns &&
+                now - b->last_done_ns < b->poll_ns;
+    bool want = lone && (answer || next);
 
     if (want && !uv_is_active((uv_handle_t *)&b->poll))
         (void)uv_idle_start(&b->poll, on_poll);
@@ -211,6 +220,9 @@ static void awaiting_start(struct relay *r)
         return;
     r->awaiting = true;
     r->sent_ns = b->last_sent_ns = uv_hrtime();
+    if (b->n_awaiting == 0 && b->last_done_ns)
+        b->think_ns = (b->think_ns * 7 + (r->sent_ns - b->last_done_ns)) / 8;
+    b->last_done_ns = 0;
     b->n_awaiting++;
     b->depth_avg = (b->depth_avg * 7 + b->n_awaiting * 256) / 8;
 }
@@ -643,6 +655,8 @@ static void relay_done(struct relay *r)
     bool backend_keep = bc && llhttp_should_keep_alive(&bc->parser) && r->req_done;
 
     r->client = NULL;
+    if (r->b->n_awaiting == 0 && c)
+        r->b->last_done_ns = uv_hrtime();
     if (bc) {
         r->bc = NULL;
         if (backend_keep)
@@ -1071,6 +1085,7 @@ struct dext_backend *dext_backend_new(uv_loop_t *loop, const char *socket_path)
     {
         const char *env = getenv("DEXT_POLL_US");
         b->poll_ns = (env ? strtoull(env, NULL, 10) : DEXT_BACKEND_POLL_US) * 1000;
+        b->think_ns = UINT64_C(1000000000); /* until clients show they come back fast */
     }
     b->batch = dext_wbatch_acquire(loop);
     b->max_body = DEXT_HTTP_MAX_BODY;
