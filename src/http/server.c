@@ -313,52 +313,10 @@ static void conn_flush_then_close(struct dext_http_conn *c)
 
 /* ---- writing ---- */
 
-static void on_write(uv_write_t *req, int status)
+/* Some queued bytes went out (libuv's queue or the batch's): shut down once all
+ * did, or tell the handler the queue has drained. */
+static void conn_written(struct dext_http_conn *c)
 {
-    struct write_req *w = container_of(req, struct write_req, req);
-    struct dext_http_conn *c = w->conn;
-    size_t queued;
-
-    free(w);
-    if (c->closing)
-        return;
-    if (status < 0) {
-        log_debug("http: write failed: %s", uv_strerror(status));
-        conn_close(c);
-        return;
-    }
-    queued = dext_http_conn_queued(c);
-    if (c->close_after_flush && queued == 0) {
-        conn_start_shutdown(c);
-        return;
-    }
-    if (c->above_high && queued < DEXT_HTTP_LOW_WATER) {
-        c->above_high = false;
-        if (c->ops && c->ops->on_drain)
-            c->ops->on_drain(c->ops_data);
-    }
-}
-
-/* The batch's callbacks: what the socket did not take joins libuv's queue. */
-static int wq_spill(void *data, const char *p, size_t n)
-{
-    struct dext_http_conn *c = data;
-    struct write_req *w = xmalloc(sizeof(*w) + n);
-    uv_buf_t b;
-    int r;
-
-    w->conn = c;
-    memcpy(w->data, p, n);
-    b = uv_buf_init(w->data, (unsigned)n);
-    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (r < 0)
-        free(w);
-    return r;
-}
-
-static void wq_flushed(void *data)
-{
-    struct dext_http_conn *c = data;
     size_t queued;
 
     if (c->closing)
@@ -374,6 +332,48 @@ static void wq_flushed(void *data)
         if (c->ops && c->ops->on_drain)
             c->ops->on_drain(c->ops_data);
     }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = container_of(req, struct write_req, req);
+    struct dext_http_conn *c = w->conn;
+
+    free(w);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        log_debug("http: write failed: %s", uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    conn_written(c);
+}
+
+/* Copies @bufs, less their first @skip bytes, into libuv's write queue. */
+static int queue_copy(struct dext_http_conn *c, const uv_buf_t *bufs, unsigned n, size_t skip)
+{
+    struct write_req *w = xmalloc(sizeof(*w) + (dext_iov_len(bufs, n) - skip));
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)dext_iov_copy(w->data, bufs, n, skip));
+    int r;
+
+    w->conn = c;
+    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+/* The batch's callbacks: what the socket did not take joins libuv's queue. */
+static int wq_spill(void *data, const char *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return queue_copy(data, &b, 1, 0);
+}
+
+static void wq_flushed(void *data)
+{
+    conn_written(data);
 }
 
 static void wq_error(void *data, int err)
@@ -393,55 +393,30 @@ static const struct dext_wq_ops conn_wq_ops = {
 int dext_http_conn_writev(struct dext_http_conn *c, const uv_buf_t *bufs, unsigned n_bufs)
 {
     uv_stream_t *st = (uv_stream_t *)&c->tcp;
-    size_t total = 0, skip = 0, off = 0;
-    struct write_req *w;
-    uv_buf_t b;
+    size_t total = dext_iov_len(bufs, n_bufs), skip = 0;
     int r;
 
     if (c->closing || c->shutting_down)
         return -ECANCELED;
-    for (unsigned i = 0; i < n_bufs; i++)
-        total += bufs[i].len;
     if (total == 0)
         return 0;
     c->resp_begun = true;
     if (c->wq.batch && uv_stream_get_write_queue_size(st) == 0) {
         r = dext_wq_writev(&c->wq, bufs, n_bufs);
-        if (r < 0) {
-            conn_close(c);
-            return r;
+    } else {
+        if (uv_stream_get_write_queue_size(st) == 0) {
+            r = uv_try_write(st, bufs, n_bufs);
+            if (r >= 0 && (size_t)r == total)
+                return 0;
+            if (r < 0 && r != UV_EAGAIN) {
+                conn_close(c);
+                return r;
+            }
+            skip = r > 0 ? (size_t)r : 0;
         }
-        if (dext_wq_pending(&c->wq) >= DEXT_HTTP_HIGH_WATER)
-            c->above_high = true;
-        return 0;
+        r = queue_copy(c, bufs, n_bufs, skip);
     }
-    if (uv_stream_get_write_queue_size(st) == 0) {
-        r = uv_try_write(st, bufs, n_bufs);
-        if (r >= 0 && (size_t)r == total)
-            return 0;
-        if (r < 0 && r != UV_EAGAIN) {
-            conn_close(c);
-            return r;
-        }
-        skip = r > 0 ? (size_t)r : 0;
-    }
-    w = xmalloc(sizeof(*w) + (total - skip));
-    w->conn = c;
-    for (unsigned i = 0; i < n_bufs; i++) {
-        size_t len = bufs[i].len;
-        const char *p = bufs[i].base;
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        memcpy(w->data + off, p + skip, len - skip);
-        off += len - skip;
-        skip = 0;
-    }
-    b = uv_buf_init(w->data, (unsigned)off);
-    r = uv_write(&w->req, st, &b, 1, on_write);
     if (r < 0) {
-        free(w);
         conn_close(c);
         return r;
     }

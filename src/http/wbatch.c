@@ -12,6 +12,31 @@
 #include "base/macro.h"
 #include "base/xalloc.h"
 
+size_t dext_iov_len(const uv_buf_t *bufs, unsigned n)
+{
+    size_t total = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    return total;
+}
+
+size_t dext_iov_copy(char *dst, const uv_buf_t *bufs, unsigned n, size_t skip)
+{
+    size_t off = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (skip >= bufs[i].len) {
+            skip -= bufs[i].len;
+            continue;
+        }
+        memcpy(dst + off, bufs[i].base + skip, bufs[i].len - skip);
+        off += bufs[i].len - skip;
+        skip = 0;
+    }
+    return off;
+}
+
 #ifdef DEXT_HAVE_URING
 #include <liburing.h>
 

@@ -44,6 +44,11 @@ struct dext_wq {
     bool listed;
 };
 
+/* Writers' helpers: the bytes in @bufs, and a copy of them less the first @skip
+ * into @dst (which holds at least their total less @skip); returns bytes copied. */
+size_t dext_iov_len(const uv_buf_t *bufs, unsigned n);
+size_t dext_iov_copy(char *dst, const uv_buf_t *bufs, unsigned n, size_t skip);
+
 /* The batch of @loop, made on first use and counted: every acquire that returned
  * non-NULL is matched by one release. NULL when io_uring cannot be used. */
 struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop);

@@ -385,20 +385,24 @@ static void on_bconn_write(uv_write_t *req, int status)
     bconn_written(bc, status);
 }
 
-static int bconn_spill(void *data, const char *p, size_t n)
+/* Copies @bufs, less their first @skip bytes, into libuv's write queue. */
+static int bconn_queue_copy(struct bconn *bc, const uv_buf_t *bufs, unsigned n, size_t skip)
 {
-    struct bconn *bc = data;
-    struct bwrite *w = xmalloc(sizeof(*w) + n);
-    uv_buf_t b;
+    struct bwrite *w = xmalloc(sizeof(*w) + (dext_iov_len(bufs, n) - skip));
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)dext_iov_copy(w->data, bufs, n, skip));
     int r;
 
     w->bc = bc;
-    memcpy(w->data, p, n);
-    b = uv_buf_init(w->data, (unsigned)n);
     r = uv_write(&w->req, (uv_stream_t *)&bc->pipe, &b, 1, on_bconn_write);
     if (r < 0)
         free(w);
     return r;
+}
+
+static int bconn_spill(void *data, const char *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return bconn_queue_copy(data, &b, 1, 0);
 }
 
 static void bconn_flushed(void *data)
@@ -420,13 +424,9 @@ static const struct dext_wq_ops bconn_wq_ops = {
 static int bconn_writev(struct bconn *bc, const uv_buf_t *bufs, unsigned n)
 {
     uv_stream_t *st = (uv_stream_t *)&bc->pipe;
-    size_t total = 0, skip = 0, off = 0;
-    struct bwrite *w;
-    uv_buf_t b;
+    size_t total = dext_iov_len(bufs, n), skip = 0;
     int r;
 
-    for (unsigned i = 0; i < n; i++)
-        total += bufs[i].len;
     if (total == 0)
         return 0;
     if (bc->wq.batch && uv_stream_get_write_queue_size(st) == 0)
@@ -439,24 +439,7 @@ static int bconn_writev(struct bconn *bc, const uv_buf_t *bufs, unsigned n)
             return r;
         skip = r > 0 ? (size_t)r : 0;
     }
-    w = xmalloc(sizeof(*w) + total - skip);
-    w->bc = bc;
-    for (unsigned i = 0; i < n; i++) {
-        if (skip >= bufs[i].len) {
-            skip -= bufs[i].len;
-            continue;
-        }
-        memcpy(w->data + off, bufs[i].base + skip, bufs[i].len - skip);
-        off += bufs[i].len - skip;
-        skip = 0;
-    }
-    b = uv_buf_init(w->data, (unsigned)off);
-    r = uv_write(&w->req, st, &b, 1, on_bconn_write);
-    if (r < 0) {
-        free(w);
-        return r;
-    }
-    return 0;
+    return bconn_queue_copy(bc, bufs, n, skip);
 }
 
 /* Sends body bytes, chunk-framed when the request is chunked. */
