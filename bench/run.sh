@@ -1,14 +1,17 @@
 #!/bin/bash
 # Benchmarks GET /ping side by side: straight to the fixture backend's unix socket, and
-# through nginx (1 worker), a Node.js proxy and dext. Builds nothing.
+# through a byte relay with no HTTP (the floor for any proxy), nginx (1 worker), a
+# Node.js proxy and dext. Builds nothing.
 #
 #   bench/run.sh [BUILD_DIR]        (default: build)
 #
-# Environment: BENCH_SECONDS (5), BENCH_WARMUP (1), BENCH_CONNS ("32 1"), and
-# FIXTURE_BACKEND, LOADGEN, DEXT_BIN, NGINX, NODE to override the programs used.
+# Environment: BENCH_ROUNDS (5), BENCH_SECONDS (2), BENCH_WARMUP (0.5),
+# BENCH_CONNS ("32 1"), and FIXTURE_BACKEND, LOADGEN, BYTE_RELAY, DEXT_BIN, NGINX,
+# NODE to override the programs used.
 # Prints a markdown table and writes it to bench/out/results.md.
-# wait_for evaluates its condition later, so single quotes are meant:
-# shellcheck disable=SC2016
+# wait_for evaluates its condition later, so single quotes are meant; the results'
+# arrays are read through a nameref:
+# shellcheck disable=SC2016,SC2034
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,11 +24,13 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
 
 FIXTURE=${FIXTURE_BACKEND:-$BUILD/tests/fixtures/fixture-backend}
 LOADGEN=${LOADGEN:-$BUILD/bench/loadgen}
+RELAY=${BYTE_RELAY:-$BUILD/bench/byte-relay}
 DEXT=${DEXT_BIN:-$BUILD/dext}
 NGINX=${NGINX:-/usr/sbin/nginx}
 NODE=${NODE:-node}
-SECONDS_EACH=${BENCH_SECONDS:-5}
-WARMUP=${BENCH_WARMUP:-1}
+SECONDS_EACH=${BENCH_SECONDS:-2}
+WARMUP=${BENCH_WARMUP:-0.5}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNS:-32 1}
 OUT_DIR=$HERE/out
 CLK_TCK=$(getconf CLK_TCK)
@@ -169,6 +174,21 @@ ORDER=(direct)
 TARGET[direct]="--unix $SOCK --path /ping"
 PROCS[direct]=
 
+if [ -x "$RELAY" ]; then
+    "$RELAY" --socket "$SOCK" >"$T/relay.out" 2>"$T/relay.err" &
+    RELAY_PID=$!
+    PIDS+=("$RELAY_PID")
+    if wait_for '[ -s "$T/relay.out" ]' 5; then
+        ORDER+=(relay)
+        TARGET[relay]="--url $(head -n 1 "$T/relay.out")ping"
+        PROCS[relay]=$RELAY_PID
+    else
+        NOTE[relay]="byte-relay did not start: $(tail -n 3 "$T/relay.err")"
+    fi
+else
+    NOTE[relay]="$RELAY not found"
+fi
+
 if [ -x "$NGINX" ]; then
     NGX=$T/nginx
     mkdir -p "$NGX"
@@ -279,41 +299,51 @@ if [ "$BUSY" -gt 10 ]; then
     log "warning: the CPUs are ${BUSY}% busy before the run; other work skews the figures"
 fi
 
+# Rounds: within each round every contender takes its turn at each connection count,
+# starting from a different contender each round, so a slow spell of the machine
+# lands on all of them rather than on whichever ran then. Each figure below is the
+# median over the rounds; each ratio is taken within a round, then its median kept.
 declare -A RPS P50 P99 ERR CPU PEAK
 LIMIT=$(awk -v d="$SECONDS_EACH" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 30 }')
-for name in "${ORDER[@]}"; do
+measure() {
+    local name=$1 c=$2 round=$3 key=$1/$2/$3 procs=${PROCS[$1]} json total cpu0 cpu1
+    # shellcheck disable=SC2206
+    local target=(${TARGET[$name]})
+    if [ -n "$procs" ]; then
+        # shellcheck disable=SC2086
+        cpu0=$(cpu_ticks $procs)
+        echo 0 >"$T/peak"
+        # shellcheck disable=SC2086
+        sample_rss "$T/peak" $procs &
+        SAMPLER=$!
+    fi
+    log "round $round: $name at $c connection(s): ${WARMUP}s warm-up + ${SECONDS_EACH}s"
+    json=$(timeout "$LIMIT" "$LOADGEN" "${target[@]}" -c "$c" \
+        -d "$SECONDS_EACH" --warmup "$WARMUP" || echo '{}')
+    log "  $json"
+    RPS[$key]=$(json_get "$json" rps)
+    P50[$key]=$(json_get "$json" p50_us)
+    P99[$key]=$(json_get "$json" p99_us)
+    ERR[$key]=$(($(json_get "$json" errors) + $(json_get "$json" non2xx)))
+    if [ -n "$procs" ]; then
+        # shellcheck disable=SC2086
+        cpu1=$(cpu_ticks $procs)
+        kill "$SAMPLER" 2>/dev/null || true
+        wait "$SAMPLER" 2>/dev/null || true
+        SAMPLER=
+        PEAK[$key]=$(<"$T/peak")
+        total=$(($(json_get "$json" requests) + $(json_get "$json" warmup_requests)))
+        CPU[$key]=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$total" \
+            'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
+    fi
+}
+
+N_ORDER=${#ORDER[@]}
+for ((round = 1; round <= ROUNDS; round++)); do
     for c in $CONNS; do
-        key=$name/$c
-        procs=${PROCS[$name]}
-        # shellcheck disable=SC2206
-        target=(${TARGET[$name]})
-        if [ -n "$procs" ]; then
-            # shellcheck disable=SC2086
-            cpu0=$(cpu_ticks $procs)
-            echo 0 >"$T/peak"
-            # shellcheck disable=SC2086
-            sample_rss "$T/peak" $procs &
-            SAMPLER=$!
-        fi
-        log "measuring $name at $c connection(s): ${WARMUP}s warm-up + ${SECONDS_EACH}s"
-        json=$(timeout "$LIMIT" "$LOADGEN" "${target[@]}" -c "$c" \
-            -d "$SECONDS_EACH" --warmup "$WARMUP" || echo '{}')
-        log "  $json"
-        RPS[$key]=$(json_get "$json" rps)
-        P50[$key]=$(json_get "$json" p50_us)
-        P99[$key]=$(json_get "$json" p99_us)
-        ERR[$key]=$(($(json_get "$json" errors) + $(json_get "$json" non2xx)))
-        if [ -n "$procs" ]; then
-            # shellcheck disable=SC2086
-            cpu1=$(cpu_ticks $procs)
-            kill "$SAMPLER" 2>/dev/null || true
-            wait "$SAMPLER" 2>/dev/null || true
-            SAMPLER=
-            PEAK[$key]=$(<"$T/peak")
-            total=$(($(json_get "$json" requests) + $(json_get "$json" warmup_requests)))
-            CPU[$key]=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$total" \
-                'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
-        fi
+        for ((i = 0; i < N_ORDER; i++)); do
+            measure "${ORDER[(i + round - 1) % N_ORDER]}" "$c" "$round"
+        done
     done
 done
 
@@ -323,33 +353,73 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
+# The median of the numbers given (the mean of the middle two for an even count).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
+              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# The values of array $1 for contender $2 at $3 connections, one per round.
+per_round() {
+    local -n arr=$1
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do
+        echo "${arr[$2/$3/$r]:-0}"
+    done
+}
+
+# Median over the rounds of array $1 for contender $2 at $3 connections.
+med() {
+    # shellcheck disable=SC2046
+    median $(per_round "$@")
+}
+
+maxof() {
+    printf '%s\n' "$@" | sort -g | tail -n 1
+}
+
+# "median (lowest–highest)" of the round-by-round ratios of req/s, $1 over $2 at $3.
+ratio_rounds() {
+    local r vals=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        vals+=("$(ratio "${RPS[$1/$3/$r]:-0}" "${RPS[$2/$3/$r]:-0}")")
+    done
+    printf '%s (rounds: %s)' "$(median "${vals[@]}")" "${vals[*]}"
+}
+
 report() {
-    local name c key
-    echo "## GET /ping: direct vs nginx vs Node vs dext"
+    local name c errs r diffs
+    echo "## GET /ping: direct vs byte relay vs nginx vs Node vs dext"
     echo
     echo "$(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))," \
-        "${WARMUP}s warm-up + ${SECONDS_EACH}s per row, CPUs ${BUSY}% busy just before the run," \
-        "$(date -u +%Y-%m-%dT%H:%MZ)."
+        "$ROUNDS rounds of ${WARMUP}s warm-up + ${SECONDS_EACH}s per row," \
+        "CPUs ${BUSY}% busy just before the run, $(date -u +%Y-%m-%dT%H:%MZ)."
     echo
     echo "| contender | conns | req/s | p50 µs | p99 µs | errors | CPU µs/req | idle RSS MiB | peak RSS MiB |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for name in "${ORDER[@]}"; do
         for c in $CONNS; do
-            key=$name/$c
+            # shellcheck disable=SC2046
+            errs=$(($(per_round ERR "$name" "$c" | paste -sd+)))
             if [ -n "${PROCS[$name]}" ]; then
+                # shellcheck disable=SC2046
                 printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$name" "$c" \
-                    "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${ERR[$key]}" "${CPU[$key]}" \
-                    "$(mib "${IDLE[$name]}")" "$(mib "${PEAK[$key]}")"
+                    "$(med RPS "$name" "$c")" "$(med P50 "$name" "$c")" \
+                    "$(med P99 "$name" "$c")" "$errs" "$(med CPU "$name" "$c")" \
+                    "$(mib "${IDLE[$name]}")" "$(mib "$(maxof $(per_round PEAK "$name" "$c"))")"
             else
                 printf '| %s | %s | %.0f | %s | %s | %s | - | - | - |\n' "$name" "$c" \
-                    "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${ERR[$key]}"
+                    "$(med RPS "$name" "$c")" "$(med P50 "$name" "$c")" \
+                    "$(med P99 "$name" "$c")" "$errs"
             fi
         done
     done
     echo
-    echo "CPU is utime+stime of the proxy process(es) (nginx: master + worker) per request," \
-        "warm-up included; peak RSS is the largest summed VmRSS sampled every 50 ms under load."
-    for name in nginx node dext; do
+    echo "Each figure is the median over the rounds (errors: the sum). CPU is utime+stime" \
+        "of the proxy process(es) (nginx: master + worker) per request, warm-up included;" \
+        "peak RSS is the largest summed VmRSS sampled every 50 ms under load, over all rounds."
+    for name in relay nginx node dext; do
         if [ -n "${NOTE[$name]:-}" ]; then
             echo
             echo "$name: skipped (${NOTE[$name]})"
@@ -362,17 +432,30 @@ report() {
         echo "n/a: dext was not measured."
         return
     fi
+    echo "Taken within each round; the median first, then each round's."
+    echo
     for c in $CONNS; do
-        if [ -n "${RPS[nginx/$c]:-}" ]; then
-            echo "- dext/nginx req/s at $c conn: $(ratio "${RPS[dext/$c]}" "${RPS[nginx/$c]}")"
+        if [ -n "${PROCS[nginx]:-}" ]; then
+            echo "- dext/nginx req/s at $c conn: $(ratio_rounds dext nginx "$c")"
         fi
-        if [ -n "${RPS[node/$c]:-}" ]; then
-            echo "- dext/node req/s at $c conn: $(ratio "${RPS[dext/$c]}" "${RPS[node/$c]}")"
+        if [ -n "${PROCS[node]:-}" ]; then
+            echo "- dext/node req/s at $c conn: $(ratio_rounds dext node "$c")"
+        fi
+        if [ -n "${PROCS[relay]:-}" ]; then
+            echo "- dext/byte relay req/s at $c conn: $(ratio_rounds dext relay "$c")"
+            echo "- byte relay/nginx req/s at $c conn: $(ratio_rounds relay nginx "$c")"
         fi
     done
-    if [ -n "${P50[dext/1]:-}" ] && [ -n "${P50[direct/1]:-}" ]; then
-        echo "- dext p50 − direct p50 at 1 conn: $((${P50[dext/1]%.*} - ${P50[direct/1]%.*})) µs"
-    fi
+    for c in $CONNS; do
+        if [ "$c" = 1 ]; then
+            diffs=()
+            for ((r = 1; r <= ROUNDS; r++)); do
+                diffs+=($((${P50[dext/1/$r]%.*} - ${P50[direct/1/$r]%.*})))
+            done
+            echo "- dext p50 − direct p50 at 1 conn: $(median "${diffs[@]}") µs" \
+                "(rounds: ${diffs[*]})"
+        fi
+    done
 }
 
 mkdir -p "$OUT_DIR"
