@@ -60,6 +60,7 @@ struct dext_wbatch {
     struct dext_wbatch *next_batch;
     unsigned in_flight;
     int refs;
+    bool direct_single; /* a round's only send goes by send(2) */
     int n_open_handles;
     bool flushing;
 };
@@ -67,7 +68,6 @@ struct dext_wbatch {
 static struct dext_wbatch *batches; /* one per loop that has writers */
 
 static void on_late(uv_timer_t *t);
-static bool direct_single = true; /* a round's only send goes by send(2) */
 
 static void list_add(struct dext_wbatch *b, struct dext_wq *q)
 {
@@ -188,7 +188,7 @@ static void flush(struct dext_wbatch *b)
                 list_del(b, q); /* nothing to send, or completion relists it */
                 continue;
             }
-            single = n == 0 && q == b->tail && direct_single;
+            single = n == 0 && q == b->tail && b->direct_single;
             sqe = single ? NULL : io_uring_get_sqe(&b->ring);
             if (!sqe && !single) {
                 if (n && submit(b) < 0)
@@ -310,7 +310,7 @@ struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop)
     }
     b->loop = loop;
     b->refs = 1;
-    direct_single = !(env && strcmp(env, "ring") == 0);
+    b->direct_single = !(env && strcmp(env, "ring") == 0);
     (void)uv_prepare_init(loop, &b->prepare);
     (void)uv_check_init(loop, &b->check);
     (void)uv_timer_init(loop, &b->late);

@@ -7,10 +7,10 @@
  * I/O, and again after it has run the I/O callbacks, every queue with bytes is sent
  * with MSG_DONTWAIT in one io_uring_enter (a round with one queue only uses a plain
  * send(2), which costs less; DEXT_IO_URING=ring sends it through the ring as well).
- * What a socket does not take at once goes
- * back to the writer through ops->spill, which queues it the writer's usual way
- * (libuv's write queue); the writer sends later bytes that way too until that queue
- * is empty, so the order on the wire is the order of the calls.
+ * What a socket does not take at once goes back to the writer through ops->spill,
+ * which queues it the writer's usual way (libuv's write queue); the writer sends
+ * later bytes that way too until that queue is empty, so the order on the wire is
+ * the order of the calls.
  *
  * Without io_uring (an old kernel, a sandbox that refuses it, DEXT_IO_URING=0)
  * dext_wbatch_acquire returns NULL and writers write directly. */
