@@ -63,6 +63,7 @@ struct dext_http_conn {
     char *pending; /* bytes after a paused message (pipelining) */
     size_t pending_len;
     struct dext_wq wq; /* batched writes, when the server has a batch */
+    struct dext_rq rq; /* batched reads, likewise */
 };
 
 struct dext_http_server {
@@ -91,6 +92,8 @@ static void conn_close(struct dext_http_conn *c);
 static void conn_feed(struct dext_http_conn *c, const char *p, size_t n);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void conn_read_start(struct dext_http_conn *c);
+static void conn_read_stop(struct dext_http_conn *c);
 static void conn_flush_then_close(struct dext_http_conn *c);
 
 const char *dext_http_reason(int status)
@@ -264,6 +267,7 @@ static void conn_close(struct dext_http_conn *c)
     c->prev = c->next = NULL;
     c->n_pending_close = 2;
     dext_wq_done(&c->wq);
+    dext_rq_done(&c->rq);
     (void)uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
@@ -289,7 +293,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
      * reset that destroys the answer on its way to the client. */
     c->lingering = true;
     c->paused = c->parse_paused = c->read_stopped = false;
-    (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_read_start(c);
     timer_arm(c, DEXT_HTTP_LINGER_MS);
 }
 
@@ -463,7 +467,7 @@ static void process_pending(struct dext_http_conn *c)
     }
     if (c->read_stopped && !c->closing && !c->parse_paused && !c->paused && !c->lingering) {
         c->read_stopped = false;
-        (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        conn_read_start(c);
     }
 }
 
@@ -476,13 +480,13 @@ static void keep_pending(struct dext_http_conn *c, const char *p, size_t n)
     c->pending_len += n;
     if (c->pending_len >= DEXT_HTTP_MAX_PIPELINE && !c->read_stopped) {
         c->read_stopped = true;
-        (void)uv_read_stop((uv_stream_t *)&c->tcp);
+        conn_read_stop(c);
     }
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void conn_on_read(void *data, ssize_t nread, const uv_buf_t *buf)
 {
-    struct dext_http_conn *c = st->data;
+    struct dext_http_conn *c = data;
 
     if (c->closing)
         return;
@@ -507,6 +511,27 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->state == CONN_BODY)
         timer_arm(c, c->server->limits.body_timeout_ms);
     conn_feed(c, buf->base, (size_t)nread);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_on_read(st->data, nread, buf);
+}
+
+static void conn_read_start(struct dext_http_conn *c)
+{
+    if (c->rq.batch)
+        dext_rq_start(&c->rq);
+    else
+        (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void conn_read_stop(struct dext_http_conn *c)
+{
+    if (c->rq.batch)
+        dext_rq_stop(&c->rq);
+    else
+        (void)uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 static void conn_feed(struct dext_http_conn *c, const char *p, size_t n)
@@ -912,7 +937,7 @@ void dext_http_conn_pause(struct dext_http_conn *c)
     if (c->closing || c->paused)
         return;
     c->paused = true;
-    (void)uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_read_stop(c);
 }
 
 void dext_http_conn_resume(struct dext_http_conn *c)
@@ -921,7 +946,7 @@ void dext_http_conn_resume(struct dext_http_conn *c)
         return;
     c->paused = false;
     if (!c->read_stopped)
-        (void)uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        conn_read_start(c);
 }
 
 const struct dext_http_header *dext_http_req_header(const struct dext_http_req *req,
@@ -1030,8 +1055,11 @@ static void conn_start(struct dext_http_conn *c)
     (void)uv_tcp_nodelay(&c->tcp, 1);
     if (s->batch) {
         uv_os_fd_t fd;
-        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
             dext_wq_init(&c->wq, s->batch, fd, &conn_wq_ops, c);
+            if (dext_rq_init(&c->rq, s->batch, fd, conn_on_read, c) < 0)
+                log_debug("http: reads go one by one on this connection");
+        }
     }
     dext_buf_init(&c->head, DEXT_HTTP_MAX_HEAD);
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
@@ -1040,7 +1068,9 @@ static void conn_start(struct dext_http_conn *c)
     c->answered = true;
     c->req_complete = true;
     timer_arm(c, s->limits.head_timeout_ms);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    if (c->rq.batch)
+        dext_rq_start(&c->rq);
+    else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
 }
 

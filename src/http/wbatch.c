@@ -3,10 +3,12 @@
 #include "http/wbatch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/macro.h"
@@ -43,6 +45,16 @@ size_t dext_iov_copy(char *dst, const uv_buf_t *bufs, unsigned n, size_t skip)
 #define WBATCH_ENTRIES 256
 #define WBATCH_ROUNDS 8 /* flush rounds per call: callbacks may queue more */
 #define WQ_MAX ((size_t)SIZE_MAX / 2)
+#define RB_MAX 32            /* sockets read in one io_uring_enter */
+#define RB_ROUNDS 4          /* read rounds per call: a full read is read again */
+#define RB_SIZE (64 * 1024)  /* bytes per read */
+#define RQ_TAG ((uint64_t)1) /* user_data of a read: slot << 1 | RQ_TAG */
+
+struct rq_watch {
+    uv_poll_t poll;
+    struct dext_rq *r; /* NULL once the reader is done */
+    int fd;            /* the duplicate */
+};
 
 struct wq_op {
     struct dext_wq *q; /* NULL once the queue is gone: the op frees itself */
@@ -60,9 +72,22 @@ struct dext_wbatch {
     struct dext_wbatch *next_batch;
     unsigned in_flight;
     int refs;
-    bool direct_single; /* a round's only send goes by send(2) */
+    bool direct_single; /* a round's only send (or read) goes by send(2) (recv(2)) */
+    bool batch_reads;   /* off: readers fall back to uv_read_start */
     int n_open_handles;
     bool flushing;
+    /* Reading: the readers that became readable, and the round being handed over
+     * (a slot is cleared when its reader is done meanwhile). */
+    struct dext_rq *rhead, *rtail;
+    struct dext_rq *rslot[RB_MAX];
+    char *rheld[RB_MAX]; /* the slot hands over held bytes, not a read */
+    size_t rheld_len[RB_MAX];
+    ssize_t rres[RB_MAX];
+    bool rhas[RB_MAX]; /* rres is known */
+    char *rbuf[RB_MAX];
+    unsigned n_rslots;
+    unsigned r_in_flight;
+    bool reading;
 };
 
 static struct dext_wbatch *batches; /* one per loop that has writers */
@@ -146,12 +171,21 @@ static void reap(struct dext_wbatch *b)
     struct io_uring_cqe *cqe;
 
     while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
-        struct wq_op *op = io_uring_cqe_get_data(cqe);
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
 
         io_uring_cqe_seen(&b->ring, cqe);
+        if (ud & RQ_TAG) {
+            unsigned i = (unsigned)(ud >> 1);
+            if (i < RB_MAX && !b->rhas[i]) {
+                b->rres[i] = res;
+                b->rhas[i] = true;
+                b->r_in_flight--;
+            }
+            continue;
+        }
         b->in_flight--;
-        complete(b, op, res);
+        complete(b, (struct wq_op *)(uintptr_t)ud, res);
     }
 }
 
@@ -237,13 +271,305 @@ static void flush(struct dext_wbatch *b)
     b->flushing = false;
 }
 
+/* ---- reading ---- */
+
+static void rlist_add(struct dext_wbatch *b, struct dext_rq *r)
+{
+    if (r->listed)
+        return;
+    r->listed = true;
+    r->nextq = NULL;
+    r->prev = b->rtail;
+    if (b->rtail)
+        b->rtail->nextq = r;
+    else
+        b->rhead = r;
+    b->rtail = r;
+}
+
+static void rlist_del(struct dext_wbatch *b, struct dext_rq *r)
+{
+    if (!r->listed)
+        return;
+    r->listed = false;
+    if (r->prev)
+        r->prev->nextq = r->nextq;
+    else
+        b->rhead = r->nextq;
+    if (r->nextq)
+        r->nextq->prev = r->prev;
+    else
+        b->rtail = r->prev;
+    r->prev = r->nextq = NULL;
+}
+
+static void rq_unwatch(struct dext_rq *r)
+{
+    r->reading = false;
+    if (r->watch)
+        (void)uv_poll_stop(&r->watch->poll);
+    if (r->batch)
+        rlist_del(r->batch, r);
+}
+
+/* Keeps what was read for a reader that stopped before it could be handed over. */
+static void rq_hold(struct dext_rq *r, ssize_t res, const char *p)
+{
+    if (res > 0) {
+        r->held = xrealloc(r->held, r->held_len + (size_t)res);
+        memcpy(r->held + r->held_len, p, (size_t)res);
+        r->held_len += (size_t)res;
+    } else if (!r->held_res) {
+        r->held_res = res;
+    }
+    r->has_held = true;
+}
+
+/* Hands slot @i's outcome to its reader: the bytes, then an end (EOF, error). */
+static void hand_over(struct dext_wbatch *b, unsigned i)
+{
+    struct dext_rq *r = b->rslot[i];
+    char *p = b->rheld[i] ? b->rheld[i] : b->rbuf[i];
+    size_t n = b->rheld[i] ? b->rheld_len[i] : 0;
+    ssize_t end = b->rres[i];
+    uv_buf_t buf;
+
+    if (!b->rheld[i]) {
+        if (end == -EAGAIN || end == -EWOULDBLOCK || end == -EINTR || end == -ECANCELED) {
+            if (r && r->reading && end != -EAGAIN && end != -EWOULDBLOCK)
+                rlist_add(b, r); /* not read after all: try again */
+            return;
+        }
+        if (end > 0) {
+            n = (size_t)end;
+            end = 0;
+        } else if (end == 0) {
+            end = UV_EOF;
+        }
+    }
+    if (!r)
+        return;
+    if (n) {
+        if (!r->reading) {
+            rq_hold(r, (ssize_t)n, p);
+            n = 0;
+        } else {
+            buf = uv_buf_init(p, (unsigned)n);
+            r->cb(r->data, (ssize_t)n, &buf);
+            if (b->rslot[i] != r)
+                return; /* done meanwhile */
+        }
+    }
+    if (end < 0) {
+        if (!r->reading) {
+            rq_hold(r, end, NULL);
+            return;
+        }
+        rq_unwatch(r); /* as libuv stops reading at the end */
+        buf = uv_buf_init(NULL, 0);
+        r->cb(r->data, end, &buf);
+        return;
+    }
+    if (!b->rheld[i] && n == RB_SIZE && r->reading)
+        rlist_add(b, r); /* a full read: more is likely waiting */
+}
+
+/* Waits for the round's reads, which MSG_DONTWAIT should have finished inline;
+ * any that did not within a few milliseconds are cancelled. */
+static void wait_reads(struct dext_wbatch *b)
+{
+    struct __kernel_timespec ts = {.tv_nsec = 1000 * 1000};
+    struct io_uring_cqe *cqe;
+    bool cancelled = false;
+
+    for (int tries = 0; b->r_in_flight; tries++) {
+        if (tries == 5 && !cancelled) {
+            for (unsigned i = 0; i < b->n_rslots; i++) {
+                struct io_uring_sqe *sqe;
+                if (b->rhas[i] || b->rheld[i] || !(sqe = io_uring_get_sqe(&b->ring)))
+                    continue;
+                io_uring_prep_cancel64(sqe, ((uint64_t)i << 1) | RQ_TAG, 0);
+                io_uring_sqe_set_data64(sqe, ((uint64_t)RB_MAX << 1) | RQ_TAG);
+            }
+            (void)submit(b);
+            cancelled = true;
+        }
+        (void)io_uring_wait_cqe_timeout(&b->ring, &cqe, cancelled ? NULL : &ts);
+        reap(b);
+    }
+}
+
+/* Reads every listed reader, a round of up to RB_MAX at a time, and hands the
+ * bytes over in the order the readers were listed. */
+static void read_rounds(struct dext_wbatch *b)
+{
+    if (b->reading)
+        return;
+    b->reading = true;
+    for (int round = 0; round < RB_ROUNDS && b->rhead; round++) {
+        unsigned n = 0, n_reads = 0, last = 0;
+        struct dext_rq *r;
+
+        while (n < RB_MAX && (r = b->rhead)) {
+            rlist_del(b, r);
+            if (!r->reading)
+                continue;
+            b->rslot[n] = r;
+            b->rheld[n] = NULL;
+            b->rhas[n] = false;
+            b->rres[n] = 0;
+            if (r->has_held) {
+                b->rheld[n] = r->held;
+                b->rheld_len[n] = r->held_len;
+                b->rres[n] = r->held_res;
+                b->rhas[n] = true;
+                r->held = NULL;
+                r->held_len = 0;
+                r->held_res = 0;
+                r->has_held = false;
+            } else {
+                if (!b->rbuf[n])
+                    b->rbuf[n] = xmalloc(RB_SIZE);
+                n_reads++;
+                last = n;
+            }
+            n++;
+        }
+        b->n_rslots = n;
+        if (n_reads == 1 && b->direct_single) {
+            ssize_t got;
+
+            do
+                got = recv(b->rslot[last]->fd, b->rbuf[last], RB_SIZE, MSG_DONTWAIT);
+            while (got < 0 && errno == EINTR);
+            b->rres[last] = got < 0 ? -errno : got;
+            b->rhas[last] = true;
+        } else if (n_reads) {
+            for (unsigned i = 0; i < n; i++) {
+                struct io_uring_sqe *sqe;
+
+                if (b->rhas[i])
+                    continue;
+                sqe = io_uring_get_sqe(&b->ring);
+                if (!sqe && submit(b) >= 0)
+                    sqe = io_uring_get_sqe(&b->ring);
+                if (!sqe) {
+                    b->rres[i] = -EINTR; /* listed again */
+                    b->rhas[i] = true;
+                    continue;
+                }
+                io_uring_prep_recv(sqe, b->rslot[i]->fd, b->rbuf[i], RB_SIZE, MSG_DONTWAIT);
+                io_uring_sqe_set_data64(sqe, ((uint64_t)i << 1) | RQ_TAG);
+                b->r_in_flight++;
+            }
+            if (submit(b) < 0)
+                log_warn("io_uring submit failed: reads wait for the next turn");
+            reap(b);
+            wait_reads(b);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            hand_over(b, i);
+            free(b->rheld[i]);
+            b->rheld[i] = NULL;
+        }
+        for (unsigned i = 0; i < n; i++)
+            b->rslot[i] = NULL;
+        b->n_rslots = 0;
+    }
+    b->reading = false;
+}
+
+static void on_watch(uv_poll_t *h, int status, int events)
+{
+    struct rq_watch *w = h->data;
+
+    if (w->r && w->r->reading && w->r->batch)
+        rlist_add(w->r->batch, w->r);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    struct rq_watch *w = h->data;
+
+    (void)close(w->fd);
+    free(w);
+}
+
+int dext_rq_init(struct dext_rq *r, struct dext_wbatch *b, int fd, dext_rq_cb cb, void *data)
+{
+    struct rq_watch *w;
+    int dup_fd, e;
+
+    *r = (struct dext_rq){.cb = cb, .data = data, .fd = fd};
+    if (!b->batch_reads)
+        return -ENOSYS;
+    dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return -errno;
+    w = xcalloc(1, sizeof(*w));
+    w->fd = dup_fd;
+    e = uv_poll_init_socket(b->loop, &w->poll, dup_fd);
+    if (e < 0) {
+        (void)close(dup_fd);
+        free(w);
+        return e;
+    }
+    w->poll.data = w;
+    w->r = r;
+    r->watch = w;
+    r->batch = b;
+    return 0;
+}
+
+void dext_rq_start(struct dext_rq *r)
+{
+    if (!r->batch || r->reading)
+        return;
+    r->reading = true;
+    if (r->has_held)
+        rlist_add(r->batch, r); /* no event will come for those bytes */
+    if (!r->has_held || !r->held_res)
+        (void)uv_poll_start(&r->watch->poll, UV_READABLE, on_watch);
+}
+
+void dext_rq_stop(struct dext_rq *r)
+{
+    if (r->batch && r->reading)
+        rq_unwatch(r);
+}
+
+void dext_rq_done(struct dext_rq *r)
+{
+    struct dext_wbatch *b = r->batch;
+
+    if (!b)
+        return;
+    rq_unwatch(r);
+    for (unsigned i = 0; i < b->n_rslots; i++) {
+        if (b->rslot[i] == r)
+            b->rslot[i] = NULL;
+    }
+    if (r->watch) {
+        r->watch->r = NULL;
+        uv_close((uv_handle_t *)&r->watch->poll, on_watch_closed);
+        r->watch = NULL;
+    }
+    free(r->held);
+    r->held = NULL;
+    r->held_len = 0;
+    r->has_held = false;
+    r->batch = NULL;
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
+    read_rounds(h->data);
     flush(h->data);
 }
 
 static void on_check(uv_check_t *h)
 {
+    read_rounds(h->data);
     flush(h->data);
 }
 
@@ -264,6 +590,8 @@ static void on_handle_closed(uv_handle_t *h)
     if (--b->n_open_handles > 0)
         return;
     io_uring_queue_exit(&b->ring);
+    for (unsigned i = 0; i < RB_MAX; i++)
+        free(b->rbuf[i]);
     free(b);
 }
 
@@ -311,6 +639,7 @@ struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop)
     b->loop = loop;
     b->refs = 1;
     b->direct_single = !(env && strcmp(env, "ring") == 0);
+    b->batch_reads = !(env && strcmp(env, "writes") == 0);
     (void)uv_prepare_init(loop, &b->prepare);
     (void)uv_check_init(loop, &b->check);
     (void)uv_timer_init(loop, &b->late);
@@ -388,6 +717,24 @@ void dext_wq_done(struct dext_wq *q)
 }
 
 #else /* !DEXT_HAVE_URING */
+
+int dext_rq_init(struct dext_rq *r, struct dext_wbatch *b, int fd, dext_rq_cb cb, void *data)
+{
+    *r = (struct dext_rq){.cb = cb, .data = data, .fd = fd};
+    return -ENOSYS;
+}
+
+void dext_rq_start(struct dext_rq *r)
+{
+}
+
+void dext_rq_stop(struct dext_rq *r)
+{
+}
+
+void dext_rq_done(struct dext_rq *r)
+{
+}
 
 struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop)
 {

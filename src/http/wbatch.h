@@ -12,8 +12,15 @@
  * later bytes that way too until that queue is empty, so the order on the wire is
  * the order of the calls.
  *
+ * Reads go the same way. A reader (struct dext_rq) has the loop watch a duplicate
+ * of its socket for readability; after the loop's I/O callbacks, every socket that
+ * became readable in that turn is read in one io_uring_enter (a turn with one such
+ * socket uses a plain recv(2)), and the bytes go to the reader's callback. Data
+ * read for a reader stopped meanwhile is held and handed over when it starts again.
+ *
  * Without io_uring (an old kernel, a sandbox that refuses it, DEXT_IO_URING=0)
- * dext_wbatch_acquire returns NULL and writers write directly. */
+ * dext_wbatch_acquire returns NULL, writers write directly and readers read with
+ * uv_read_start; DEXT_IO_URING=writes batches writes only (dext_rq_init fails). */
 #pragma once
 
 #include <stdbool.h>
@@ -24,6 +31,7 @@
 
 struct dext_wbatch;
 struct wq_op;
+struct rq_watch;
 
 struct dext_wq_ops {
     /* Bytes the socket did not take: queue them behind nothing else, return 0 or
@@ -65,3 +73,33 @@ int dext_wq_writev(struct dext_wq *q, const uv_buf_t *bufs, unsigned n);
 size_t dext_wq_pending(const struct dext_wq *q);
 /* Drops unsent bytes; a send in flight finishes on its own. */
 void dext_wq_done(struct dext_wq *q);
+
+/* libuv's read callback, less the stream: @nread > 0 bytes in @buf (valid during
+ * the call only), UV_EOF, or a negative error; after either of the last two the
+ * reader has stopped. */
+typedef void (*dext_rq_cb)(void *data, ssize_t nread, const uv_buf_t *buf);
+
+struct dext_rq {
+    struct dext_wbatch *batch;
+    struct rq_watch *watch; /* the duplicate and its poll handle; closes on its own */
+    dext_rq_cb cb;
+    void *data;
+    int fd;
+    char *held; /* read while stopped, handed over at the next start */
+    size_t held_len;
+    ssize_t held_res;
+    struct dext_rq *prev, *nextq;
+    bool has_held;
+    bool listed;
+    bool reading;
+};
+
+/* Duplicates @fd to watch it (the socket's own handle keeps @fd for its writes);
+ * returns 0 or a negative errno (then the caller reads with uv_read_start); the
+ * reader is not started yet. @fd must stay open
+ * until dext_rq_done. */
+int dext_rq_init(struct dext_rq *r, struct dext_wbatch *b, int fd, dext_rq_cb cb, void *data);
+void dext_rq_start(struct dext_rq *r);
+void dext_rq_stop(struct dext_rq *r);
+/* Drops held bytes and stops watching; no callback follows. */
+void dext_rq_done(struct dext_rq *r);

@@ -34,6 +34,7 @@ struct bconn {
     bool reading;
     bool above_high;
     struct dext_wq wq; /* batched writes, when the loop has a batch */
+    struct dext_rq rq; /* batched reads, likewise */
 };
 
 struct resp_hdr {
@@ -287,6 +288,7 @@ static void bconn_close(struct bconn *bc)
         bc->r = NULL;
     }
     dext_wq_done(&bc->wq);
+    dext_rq_done(&bc->rq);
     uv_close((uv_handle_t *)&bc->pipe, on_bconn_closed);
 }
 
@@ -297,6 +299,27 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void on_bconn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void bconn_on_read(void *data, ssize_t nread, const uv_buf_t *buf);
+
+static void bconn_read_start(struct bconn *bc)
+{
+    if (bc->reading)
+        return;
+    bc->reading = true;
+    if (bc->rq.batch)
+        dext_rq_start(&bc->rq);
+    else
+        (void)uv_read_start((uv_stream_t *)&bc->pipe, on_alloc, on_bconn_read);
+}
+
+static void bconn_read_stop(struct bconn *bc)
+{
+    bc->reading = false;
+    if (bc->rq.batch)
+        dext_rq_stop(&bc->rq);
+    else
+        (void)uv_read_stop((uv_stream_t *)&bc->pipe);
+}
 
 static struct bconn *idle_take(struct dext_backend *b)
 {
@@ -333,10 +356,7 @@ static void bconn_release(struct bconn *bc)
         b->conns = bc;
     }
     /* Keep reading so a backend that closes an idle connection is noticed. */
-    if (!bc->reading) {
-        bc->reading = true;
-        (void)uv_read_start((uv_stream_t *)&bc->pipe, on_alloc, on_bconn_read);
-    }
+    bconn_read_start(bc);
 }
 
 /* ---- writing to the backend ---- */
@@ -534,10 +554,8 @@ static void on_client_drain(void *data)
     struct relay *r = data;
     struct bconn *bc = r->bc;
 
-    if (bc && !bc->reading && !bc->closing) {
-        bc->reading = true;
-        (void)uv_read_start((uv_stream_t *)&bc->pipe, on_alloc, on_bconn_read);
-    }
+    if (bc && !bc->closing)
+        bconn_read_start(bc);
 }
 
 static const struct dext_http_body_ops relay_ops = {
@@ -661,10 +679,7 @@ static void bind_conn(struct relay *r, struct bconn *bc)
 
     r->bc = bc;
     bc->r = r;
-    if (!bc->reading) {
-        bc->reading = true;
-        (void)uv_read_start((uv_stream_t *)&bc->pipe, on_alloc, on_bconn_read);
-    }
+    bconn_read_start(bc);
     b = uv_buf_init(r->pending.data, (unsigned)r->pending.len);
     if (r->pending.len)
         awaiting_start(r);
@@ -702,8 +717,11 @@ static void on_connect(uv_connect_t *req, int status)
     if (status == 0) {
         uv_os_fd_t fd;
         bc->connected = true;
-        if (b->batch && uv_fileno((uv_handle_t *)&bc->pipe, &fd) == 0)
+        if (b->batch && uv_fileno((uv_handle_t *)&bc->pipe, &fd) == 0) {
             dext_wq_init(&bc->wq, b->batch, fd, &bconn_wq_ops, bc);
+            if (dext_rq_init(&bc->rq, b->batch, fd, bconn_on_read, bc) < 0)
+                log_debug("backend: reads go one by one on this connection");
+        }
         if (r)
             bind_conn(r, bc);
         else
@@ -991,7 +1009,12 @@ static void backend_gone(struct bconn *bc, int err)
 
 static void on_bconn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    struct bconn *bc = st->data;
+    bconn_on_read(st->data, nread, buf);
+}
+
+static void bconn_on_read(void *data, ssize_t nread, const uv_buf_t *buf)
+{
+    struct bconn *bc = data;
     struct relay *r = bc->r;
     enum llhttp_errno e = HPE_OK;
 
@@ -1036,10 +1059,8 @@ static void on_bconn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                    big ? "head too large" : llhttp_get_error_reason(&bc->parser));
         return;
     }
-    if (r->client && dext_http_conn_queued(r->client) > DEXT_HTTP_HIGH_WATER) {
-        bc->reading = false;
-        (void)uv_read_stop(st);
-    }
+    if (r->client && dext_http_conn_queued(r->client) > DEXT_HTTP_HIGH_WATER)
+        bconn_read_stop(bc);
 }
 
 /* ---- public ---- */

@@ -2,7 +2,10 @@
 /* The write batch on a real socket pair: order across turns of the loop, a socket
  * that takes only part (the rest spills, in order), a peer that is gone (the error
  * reaches the writer), bytes dropped with their queue, one batch per loop, and the
- * switch that turns it off. */
+ * switch that turns it off. Reads: several sockets read in one turn, the end of a
+ * stream, bytes held for a reader stopped meanwhile and handed over in order when
+ * it starts again, a reader done by another's callback, a stream larger than one
+ * read. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -257,6 +260,267 @@ static void test_one_batch_per_loop(void)
     close_loop(&c);
 }
 
+/* ---- reading ---- */
+
+struct reader {
+    struct dext_buf got;
+    int n_calls;
+    ssize_t end;
+    int order; /* when it was called first, among all readers */
+    struct dext_rq *stop_other, *done_other;
+};
+
+static int call_seq;
+
+static void r_cb(void *data, ssize_t nread, const uv_buf_t *buf)
+{
+    struct reader *rd = data;
+
+    if (!rd->n_calls++)
+        rd->order = ++call_seq;
+    if (nread > 0)
+        ASSERT_EQ(dext_buf_append(&rd->got, buf->base, (size_t)nread), 0);
+    else
+        rd->end = nread;
+    if (rd->stop_other) {
+        dext_rq_stop(rd->stop_other);
+        rd->stop_other = NULL;
+    }
+    if (rd->done_other) {
+        dext_rq_done(rd->done_other);
+        rd->done_other = NULL;
+    }
+}
+
+static void put(int fd, const char *s)
+{
+    ASSERT_EQ(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+static void test_reads_in_one_turn(void)
+{
+    enum { N = 3 };
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q[N];
+    struct reader rd[N];
+    int sv[N][2];
+    char msg[16];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    b = dext_wbatch_acquire(&loop);
+    for (int i = 0; i < N; i++) {
+        pair(sv[i]);
+        memset(&rd[i], 0, sizeof(rd[i]));
+        dext_buf_init(&rd[i].got, 1024);
+        ASSERT_EQ(dext_rq_init(&q[i], b, sv[i][0], r_cb, &rd[i]), 0);
+        dext_rq_start(&q[i]);
+    }
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(rd[i].n_calls, 0); /* nothing to read yet */
+    for (int i = 0; i < N; i++) {
+        (void)snprintf(msg, sizeof(msg), "hello %d", i);
+        put(sv[i][1], msg);
+    }
+    (void)uv_run(&loop, UV_RUN_NOWAIT); /* one turn reads them all */
+    for (int i = 0; i < N; i++) {
+        (void)snprintf(msg, sizeof(msg), "hello %d", i);
+        ASSERT_EQ(rd[i].n_calls, 1);
+        ASSERT_EQ(rd[i].got.len, strlen(msg));
+        ASSERT_TRUE(memcmp(rd[i].got.data, msg, strlen(msg)) == 0);
+        ASSERT_EQ(rd[i].end, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        dext_rq_done(&q[i]);
+        dext_buf_done(&rd[i].got);
+    }
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    for (int i = 0; i < N; i++) {
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+}
+
+static void test_read_end(void)
+{
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q;
+    struct reader rd = {0};
+    int sv[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    pair(sv);
+    dext_buf_init(&rd.got, 1024);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&q, b, sv[0], r_cb, &rd), 0);
+    dext_rq_start(&q);
+    put(sv[1], "last words");
+    close(sv[1]);
+    for (int i = 0; i < 4; i++)
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(rd.got.len, 10);
+    ASSERT_EQ(rd.end, UV_EOF);
+    ASSERT_EQ(rd.n_calls, 2); /* the bytes, the end; then reading has stopped */
+    ASSERT_TRUE(!q.reading);
+    dext_rq_done(&q);
+    dext_buf_done(&rd.got);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(sv[0]);
+}
+
+/* A's callback stops B in the turn that read both: B's bytes wait for its start. */
+static void test_stopped_reader_keeps_bytes(void)
+{
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq qa, qb;
+    struct reader ra = {0}, rb = {0};
+    int a[2], c[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    pair(a);
+    pair(c);
+    dext_buf_init(&ra.got, 1024);
+    dext_buf_init(&rb.got, 1024);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
+    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
+    dext_rq_start(&qa);
+    dext_rq_start(&qb);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ra.stop_other = &qb;
+    rb.stop_other = &qa;
+    put(a[1], "a1");
+    put(c[1], "b1");
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    /* Whichever ran first stopped the other, whose bytes are held. */
+    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
+    struct dext_rq *stopped = ra.n_calls ? &qb : &qa;
+    struct reader *held = ra.n_calls ? &rb : &ra;
+    int held_fd = ra.n_calls ? c[1] : a[1];
+    ASSERT_TRUE(stopped->has_held);
+    put(held_fd, "+2");
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(held->n_calls, 0); /* still stopped */
+    dext_rq_start(stopped);
+    for (int i = 0; i < 4 && held->got.len < 4; i++)
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(held->got.len, 4);
+    ASSERT_TRUE(memcmp(held->got.data, held == &ra ? "a1+2" : "b1+2", 4) == 0);
+    dext_rq_done(&qa);
+    dext_rq_done(&qb);
+    dext_buf_done(&ra.got);
+    dext_buf_done(&rb.got);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(a[0]);
+    close(a[1]);
+    close(c[0]);
+    close(c[1]);
+}
+
+/* A's callback ends B in the turn that read both: B hears nothing more. */
+static void test_reader_done_by_another(void)
+{
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq qa, qb;
+    struct reader ra = {0}, rb = {0};
+    int a[2], c[2];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    pair(a);
+    pair(c);
+    dext_buf_init(&ra.got, 1024);
+    dext_buf_init(&rb.got, 1024);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
+    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
+    dext_rq_start(&qa);
+    dext_rq_start(&qb);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ra.done_other = &qb;
+    rb.done_other = &qa;
+    put(a[1], "a");
+    put(c[1], "b");
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
+    struct reader *gone = ra.n_calls ? &rb : &ra, *alive = ra.n_calls ? &ra : &rb;
+    put(a[1], "more");
+    put(c[1], "more");
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(gone->n_calls, 0);
+    ASSERT_EQ(alive->got.len, 5); /* its first byte and "more" */
+    dext_rq_done(&qa);            /* a second done is harmless */
+    dext_rq_done(&qb);
+    dext_buf_done(&ra.got);
+    dext_buf_done(&rb.got);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(a[0]);
+    close(a[1]);
+    close(c[0]);
+    close(c[1]);
+}
+
+/* More than one read's worth, written before the loop turns: all of it, in order. */
+static void test_large_stream(void)
+{
+    enum { N = 300 * 1024 };
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q;
+    struct reader rd = {0};
+    char *data = malloc(N);
+    size_t off = 0;
+    int sv[2], big = N * 2;
+
+    if (!have_uring)
+        goto out;
+    for (size_t i = 0; i < N; i++)
+        data[i] = (char)('a' + (i * 13 + i / 1000) % 26);
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    pair(sv);
+    (void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    dext_buf_init(&rd.got, N);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&q, b, sv[0], r_cb, &rd), 0);
+    dext_rq_start(&q);
+    for (int i = 0; i < 1000 && rd.got.len < N; i++) {
+        ssize_t w = off < N ? write(sv[1], data + off, N - off) : 0;
+        if (w > 0)
+            off += (size_t)w;
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ASSERT_EQ(rd.got.len, N);
+    ASSERT_TRUE(rd.got.len == N && memcmp(rd.got.data, data, N) == 0);
+    dext_rq_done(&q);
+    dext_buf_done(&rd.got);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(sv[0]);
+    close(sv[1]);
+out:
+    free(data);
+}
+
 static void test_switched_off(void)
 {
     uv_loop_t loop;
@@ -291,6 +555,11 @@ int main(void)
         TAP_RUN(test_peer_gone);
         TAP_RUN(test_done_drops_queued);
         TAP_RUN(test_one_batch_per_loop);
+        TAP_RUN(test_reads_in_one_turn);
+        TAP_RUN(test_read_end);
+        TAP_RUN(test_stopped_reader_keeps_bytes);
+        TAP_RUN(test_reader_done_by_another);
+        TAP_RUN(test_large_stream);
         unsetenv("DEXT_IO_URING");
     }
     TAP_RUN(test_switched_off);
