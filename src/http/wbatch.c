@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -49,6 +50,8 @@ size_t dext_iov_copy(char *dst, const uv_buf_t *bufs, unsigned n, size_t skip)
 #define RB_ROUNDS 4          /* read rounds per call: a full read is read again */
 #define RB_SIZE (64 * 1024)  /* bytes per read */
 #define RQ_TAG ((uint64_t)1) /* user_data of a read: slot << 1 | RQ_TAG */
+#define GATHER_MIN_HOT 16    /* sockets read lately before turns are gathered */
+#define GATHER_US 20         /* default DEXT_GATHER_US */
 
 struct rq_watch {
     uv_poll_t poll;
@@ -88,6 +91,13 @@ struct dext_wbatch {
     unsigned n_rslots;
     unsigned r_in_flight;
     bool reading;
+    /* Gathering: the sockets read in this millisecond of the loop's clock and in
+     * the one before, and the sockets read this turn. */
+    uint64_t hot_ms;
+    unsigned hot_now, hot_before;
+    unsigned turn_reads;
+    unsigned gather_us;
+    unsigned long n_gathers;
 };
 
 static struct dext_wbatch *batches; /* one per loop that has writers */
@@ -399,6 +409,23 @@ static void wait_reads(struct dext_wbatch *b)
     }
 }
 
+/* Counts the distinct sockets read in each millisecond of the loop's clock. */
+static void note_hot(struct dext_wbatch *b, struct dext_rq *r)
+{
+    uint64_t now = uv_now(b->loop);
+
+    if (now != b->hot_ms) {
+        b->hot_before = now == b->hot_ms + 1 ? b->hot_now : 0;
+        b->hot_now = 0;
+        b->hot_ms = now;
+    }
+    if (r->hot_ms != now || !r->hot_seen) {
+        r->hot_ms = now;
+        r->hot_seen = true;
+        b->hot_now++;
+    }
+}
+
 /* Reads every listed reader, a round of up to RB_MAX at a time, and hands the
  * bytes over in the order the readers were listed. */
 static void read_rounds(struct dext_wbatch *b)
@@ -428,6 +455,7 @@ static void read_rounds(struct dext_wbatch *b)
                 r->held_res = 0;
                 r->has_held = false;
             } else {
+                note_hot(b, r);
                 if (!b->rbuf[n])
                     b->rbuf[n] = xmalloc(RB_SIZE);
                 n_reads++;
@@ -436,6 +464,7 @@ static void read_rounds(struct dext_wbatch *b)
             n++;
         }
         b->n_rslots = n;
+        b->turn_reads += n_reads;
         if (n_reads == 1 && b->direct_single) {
             ssize_t got;
 
@@ -521,6 +550,11 @@ int dext_rq_init(struct dext_rq *r, struct dext_wbatch *b, int fd, dext_rq_cb cb
     return 0;
 }
 
+unsigned long dext_wbatch_gathers(const struct dext_wbatch *b)
+{
+    return b->n_gathers;
+}
+
 void dext_rq_start(struct dext_rq *r)
 {
     if (!r->batch || r->reading)
@@ -561,10 +595,26 @@ void dext_rq_done(struct dext_rq *r)
     r->batch = NULL;
 }
 
+/* The loop is about to wait: under load, after a turn that read only a few of the
+ * sockets lately busy, a short sleep first (see wbatch.h). */
+static void gather(struct dext_wbatch *b)
+{
+    unsigned reads = b->turn_reads;
+    unsigned hot = b->hot_now > b->hot_before ? b->hot_now : b->hot_before;
+
+    b->turn_reads = 0;
+    if (!b->gather_us || hot < GATHER_MIN_HOT || reads == 0 || reads * 8 > hot)
+        return;
+    struct timespec ts = {.tv_nsec = (long)b->gather_us * 1000};
+    b->n_gathers++;
+    (void)nanosleep(&ts, NULL);
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
     read_rounds(h->data);
     flush(h->data);
+    gather(h->data);
 }
 
 static void on_check(uv_check_t *h)
@@ -640,6 +690,10 @@ struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop)
     b->refs = 1;
     b->direct_single = !(env && strcmp(env, "ring") == 0);
     b->batch_reads = !(env && strcmp(env, "writes") == 0);
+    env = getenv("DEXT_GATHER_US");
+    b->gather_us = env ? (unsigned)strtoul(env, NULL, 10) : GATHER_US;
+    if (b->gather_us > 1000)
+        b->gather_us = 1000;
     (void)uv_prepare_init(loop, &b->prepare);
     (void)uv_check_init(loop, &b->check);
     (void)uv_timer_init(loop, &b->late);
@@ -722,6 +776,11 @@ int dext_rq_init(struct dext_rq *r, struct dext_wbatch *b, int fd, dext_rq_cb cb
 {
     *r = (struct dext_rq){.cb = cb, .data = data, .fd = fd};
     return -ENOSYS;
+}
+
+unsigned long dext_wbatch_gathers(const struct dext_wbatch *b)
+{
+    return 0;
 }
 
 void dext_rq_start(struct dext_rq *r)

@@ -5,7 +5,8 @@
  * switch that turns it off. Reads: several sockets read in one turn, the end of a
  * stream, bytes held for a reader stopped meanwhile and handed over in order when
  * it starts again, a reader done by another's callback, a stream larger than one
- * read. */
+ * read; the loop gathers after a small turn under load, and never with a few
+ * sockets. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -521,6 +522,70 @@ out:
     free(data);
 }
 
+/* Turns of the loop in which @n of the readers got a byte. */
+static void poke(uv_loop_t *loop, int (*sv)[2], int n)
+{
+    for (int i = 0; i < n; i++)
+        put(sv[i][1], "x");
+    (void)uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* 20 sockets read in one turn, then a turn that read one: the next wait is
+ * preceded by a sleep. With 2 sockets, never. */
+static void test_gather(void)
+{
+    enum { N = 20 };
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q[N];
+    struct reader rd[N];
+    int sv[N][2];
+    unsigned long before;
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    b = dext_wbatch_acquire(&loop);
+    for (int i = 0; i < N; i++) {
+        pair(sv[i]);
+        memset(&rd[i], 0, sizeof(rd[i]));
+        dext_buf_init(&rd[i].got, 1 << 16);
+        ASSERT_EQ(dext_rq_init(&q[i], b, sv[i][0], r_cb, &rd[i]), 0);
+        dext_rq_start(&q[i]);
+    }
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    /* A few sockets: however small the turns, no sleep. */
+    for (int t = 0; t < 50; t++)
+        poke(&loop, sv, 2);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(dext_wbatch_gathers(b), 0);
+    /* Many, then one: a sleep before the next wait (tried again should the loop's
+     * clock have moved on by more than a millisecond in between). */
+    before = dext_wbatch_gathers(b);
+    for (int t = 0; t < 20 && dext_wbatch_gathers(b) == before; t++) {
+        poke(&loop, sv, N);
+        poke(&loop, sv, 1);
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ASSERT_TRUE(dext_wbatch_gathers(b) > before);
+    /* Many in every turn: no sleep. */
+    before = dext_wbatch_gathers(b);
+    for (int t = 0; t < 5; t++)
+        poke(&loop, sv, N);
+    ASSERT_EQ(dext_wbatch_gathers(b), before);
+    for (int i = 0; i < N; i++) {
+        dext_rq_done(&q[i]);
+        dext_buf_done(&rd[i].got);
+    }
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    for (int i = 0; i < N; i++) {
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+}
+
 static void test_switched_off(void)
 {
     uv_loop_t loop;
@@ -560,6 +625,7 @@ int main(void)
         TAP_RUN(test_stopped_reader_keeps_bytes);
         TAP_RUN(test_reader_done_by_another);
         TAP_RUN(test_large_stream);
+        TAP_RUN(test_gather);
         unsetenv("DEXT_IO_URING");
     }
     TAP_RUN(test_switched_off);
