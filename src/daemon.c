@@ -241,7 +241,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
                       &d.site);
     if (r < 0) {
         fprintf(stderr, "dext: cannot serve %s on port %d: %s\n", d.name, o->port, uv_strerror(r));
-        goto out_loop;
+        goto out_hub;
     }
     /* Limits and timeouts can be tightened from the environment (tests use this). */
     dext_site_set_limits(d.site, &(struct dext_http_limits){
@@ -306,6 +306,7 @@ int dext_daemon_run(const struct dext_run_opts *o)
 out_site:
     dext_site_free(d.site);
     d.site = NULL;
+out_hub:
     dext_hub_free(d.hub);
     d.hub = NULL;
 out_loop:

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { runDext, tmpState, makeExt, serviceMeta, startDext, FIXTURE, alive, waitFor, checkClean } from './lib.mjs';
 
@@ -145,6 +146,20 @@ test('run refuses bad metadata with a clear error, exit 1', async () => {
   const r2 = await runDext(['run', path.join(st.dir, 'missing-dir')], { env: st.env });
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /missing-dir/);
+});
+
+test('run on a port already taken exits 1 at once and says so', async () => {
+  const st = tmpState();
+  const dir = makeExt(st.dir, 'delta', serviceMeta());
+  const busy = net.createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  try {
+    const r = await runDext(['run', dir, '--port', String(busy.address().port), '--backend-cmd', FIXTURE], { env: st.env, timeoutMs: 10000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot serve delta on port \d+: address already in use/);
+  } finally {
+    busy.close();
+  }
 });
 
 test('as the docker CLI plugin: docker extension validate | install | ls | rm', { skip: !fs.existsSync('/usr/bin/docker') && 'no docker CLI' }, async () => {
