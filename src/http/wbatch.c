@@ -512,8 +512,13 @@ static void on_watch(uv_poll_t *h, int status, int events)
 {
     struct rq_watch *w = h->data;
 
-    if (w->r && w->r->reading && w->r->batch)
-        rlist_add(w->r->batch, w->r);
+    if (!w->r || !w->r->reading || !w->r->batch)
+        return;
+    /* An error condition on the socket (libuv stops watching then): keep watching
+     * until a read has handed the error or the end over. */
+    if (status < 0)
+        (void)uv_poll_start(h, UV_READABLE, on_watch);
+    rlist_add(w->r->batch, w->r);
 }
 
 static void on_watch_closed(uv_handle_t *h)

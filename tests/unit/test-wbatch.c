@@ -3,7 +3,7 @@
  * that takes only part (the rest spills, in order), a peer that is gone (the error
  * reaches the writer), bytes dropped with their queue, one batch per loop, and the
  * switch that turns it off. Reads: several sockets read in one turn, the end of a
- * stream, bytes held for a reader stopped meanwhile and handed over in order when
+ * stream, a reset, bytes held for a reader stopped meanwhile and handed over in order when
  * it starts again, a reader done by another's callback, a stream larger than one
  * read; the loop gathers after a small turn under load, and never with a few
  * sockets. */
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -379,6 +380,53 @@ static void test_read_end(void)
     close(sv[0]);
 }
 
+/* The peer resets the connection: the reader hears the error, then stops. */
+static void test_read_reset(void)
+{
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q;
+    struct reader rd = {0};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    int lfd, cfd, sfd;
+
+    if (!have_uring)
+        return;
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    ASSERT_EQ(listen(lfd, 1), 0);
+    ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(cfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    sfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ASSERT_TRUE(sfd >= 0);
+    uv_loop_init(&loop);
+    keep_alive(&loop);
+    dext_buf_init(&rd.got, 1024);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&q, b, sfd, r_cb, &rd), 0);
+    dext_rq_start(&q);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    close(cfd); /* a reset, not an end */
+    for (int i = 0; i < 20 && !rd.end; i++)
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(rd.end, UV_ECONNRESET);
+    ASSERT_EQ(rd.n_calls, 1);
+    ASSERT_TRUE(!q.reading);
+    for (int i = 0; i < 3; i++)
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(rd.n_calls, 1); /* nothing after the error */
+    dext_rq_done(&q);
+    dext_buf_done(&rd.got);
+    dext_wbatch_release(b);
+    close_loop(&loop);
+    close(sfd);
+    close(lfd);
+}
+
 /* A's callback stops B in the turn that read both: B's bytes wait for its start. */
 static void test_stopped_reader_keeps_bytes(void)
 {
@@ -622,6 +670,7 @@ int main(void)
         TAP_RUN(test_one_batch_per_loop);
         TAP_RUN(test_reads_in_one_turn);
         TAP_RUN(test_read_end);
+        TAP_RUN(test_read_reset);
         TAP_RUN(test_stopped_reader_keeps_bytes);
         TAP_RUN(test_reader_done_by_another);
         TAP_RUN(test_large_stream);
