@@ -46,12 +46,14 @@ size_t dext_iov_copy(char *dst, const uv_buf_t *bufs, unsigned n, size_t skip)
 #define WBATCH_ENTRIES 256
 #define WBATCH_ROUNDS 8 /* flush rounds per call: callbacks may queue more */
 #define WQ_MAX ((size_t)SIZE_MAX / 2)
-#define RB_MAX 32            /* sockets read in one io_uring_enter */
-#define RB_ROUNDS 4          /* read rounds per call: a full read is read again */
-#define RB_SIZE (64 * 1024)  /* bytes per read */
-#define RQ_TAG ((uint64_t)1) /* user_data of a read: slot << 1 | RQ_TAG */
-#define GATHER_MIN_HOT 16    /* sockets read lately before turns are gathered */
-#define GATHER_US 20         /* default DEXT_GATHER_US */
+#define RB_MAX 32                        /* sockets read in one io_uring_enter */
+#define RB_ROUNDS 4                      /* read rounds per call: a full read is read again */
+#define RB_SIZE (64 * 1024)              /* bytes per read */
+#define RQ_TAG ((uint64_t)1)             /* user_data of a read: round << 32 | slot << 1 | RQ_TAG */
+#define RB_WAIT_NS (5 * 1000 * 1000)     /* reads not back by then are cancelled */
+#define RB_GIVE_UP_NS (50 * 1000 * 1000) /* and not waited for after this */
+#define GATHER_MIN_HOT 16                /* sockets read lately before turns are gathered */
+#define GATHER_US 20                     /* default DEXT_GATHER_US */
 
 struct rq_watch {
     uv_poll_t poll;
@@ -90,7 +92,17 @@ struct dext_wbatch {
     char *rbuf[RB_MAX];
     unsigned n_rslots;
     unsigned r_in_flight;
+    uint32_t rround; /* in the reads' user_data: a late completion is ignored */
     bool reading;
+    bool collecting; /* sends reaped meanwhile wait in stash (no callbacks) */
+    struct stashed {
+        struct wq_op *op;
+        int res;
+    } * stash;
+    unsigned n_stash, cap_stash;
+    char **orphans; /* buffers of reads given up on, freed with the ring */
+    unsigned n_orphans;
+    uv_idle_t pending; /* keeps the loop from sleeping while readers are listed */
     /* Gathering: the sockets read in this millisecond of the loop's clock and in
      * the one before, and the sockets read this turn. */
     uint64_t hot_ms;
@@ -186,12 +198,20 @@ static void reap(struct dext_wbatch *b)
 
         io_uring_cqe_seen(&b->ring, cqe);
         if (ud & RQ_TAG) {
-            unsigned i = (unsigned)(ud >> 1);
-            if (i < RB_MAX && !b->rhas[i]) {
+            unsigned i = (unsigned)((ud & 0xffffffffu) >> 1);
+            if ((uint32_t)(ud >> 32) == b->rround && i < RB_MAX && !b->rhas[i]) {
                 b->rres[i] = res;
                 b->rhas[i] = true;
                 b->r_in_flight--;
             }
+            continue;
+        }
+        if (b->collecting) {
+            if (b->n_stash == b->cap_stash) {
+                b->cap_stash = b->cap_stash ? b->cap_stash * 2 : 16;
+                b->stash = xrealloc(b->stash, b->cap_stash * sizeof(*b->stash));
+            }
+            b->stash[b->n_stash++] = (struct stashed){(struct wq_op *)(uintptr_t)ud, res};
             continue;
         }
         b->in_flight--;
@@ -384,27 +404,57 @@ static void hand_over(struct dext_wbatch *b, unsigned i)
         rlist_add(b, r); /* a full read: more is likely waiting */
 }
 
-/* Waits for the round's reads, which MSG_DONTWAIT should have finished inline;
- * any that did not within a few milliseconds are cancelled. */
+static uint64_t read_ud(struct dext_wbatch *b, unsigned i)
+{
+    return (uint64_t)b->rround << 32 | (uint64_t)i << 1 | RQ_TAG;
+}
+
+/* Reads still out are given up on: their readers are listed again, and their
+ * buffers are never used again (a late completion is told apart by the round). */
+static void give_up_reads(struct dext_wbatch *b)
+{
+    log_warn("io_uring: %u reads did not finish; they are tried again", b->r_in_flight);
+    for (unsigned i = 0; i < b->n_rslots; i++) {
+        if (b->rhas[i])
+            continue;
+        b->rres[i] = -EINTR;
+        b->rhas[i] = true;
+        b->orphans = xrealloc(b->orphans, (b->n_orphans + 1) * sizeof(*b->orphans));
+        b->orphans[b->n_orphans++] = b->rbuf[i];
+        b->rbuf[i] = NULL;
+    }
+    b->r_in_flight = 0;
+}
+
+/* Waits for the round's reads, which MSG_DONTWAIT should have finished inside the
+ * io_uring_enter that submitted them; any that did not are cancelled after
+ * RB_WAIT_NS and given up on after RB_GIVE_UP_NS. */
 static void wait_reads(struct dext_wbatch *b)
 {
-    struct __kernel_timespec ts = {.tv_nsec = 1000 * 1000};
-    struct io_uring_cqe *cqe;
+    uint64_t start = uv_hrtime();
     bool cancelled = false;
 
-    for (int tries = 0; b->r_in_flight; tries++) {
-        if (tries == 5 && !cancelled) {
+    while (b->r_in_flight) {
+        struct __kernel_timespec ts = {.tv_nsec = 1000 * 1000};
+        struct io_uring_cqe *cqe;
+        uint64_t waited = uv_hrtime() - start;
+
+        if (waited > RB_GIVE_UP_NS) {
+            give_up_reads(b);
+            return;
+        }
+        if (waited > RB_WAIT_NS && !cancelled) {
             for (unsigned i = 0; i < b->n_rslots; i++) {
                 struct io_uring_sqe *sqe;
-                if (b->rhas[i] || b->rheld[i] || !(sqe = io_uring_get_sqe(&b->ring)))
+                if (b->rhas[i] || !(sqe = io_uring_get_sqe(&b->ring)))
                     continue;
-                io_uring_prep_cancel64(sqe, ((uint64_t)i << 1) | RQ_TAG, 0);
-                io_uring_sqe_set_data64(sqe, ((uint64_t)RB_MAX << 1) | RQ_TAG);
+                io_uring_prep_cancel64(sqe, read_ud(b, i), 0);
+                io_uring_sqe_set_data64(sqe, read_ud(b, RB_MAX));
             }
-            (void)submit(b);
             cancelled = true;
         }
-        (void)io_uring_wait_cqe_timeout(&b->ring, &cqe, cancelled ? NULL : &ts);
+        /* Submits what is still in the queue too (a failed submit left it there). */
+        (void)io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts, NULL);
         reap(b);
     }
 }
@@ -424,6 +474,17 @@ static void note_hot(struct dext_wbatch *b, struct dext_rq *r)
         r->hot_seen = true;
         b->hot_now++;
     }
+}
+
+/* Sends that completed while reads were out get their callbacks now. */
+static void finish_collecting(struct dext_wbatch *b)
+{
+    b->collecting = false;
+    for (unsigned k = 0; k < b->n_stash; k++) {
+        b->in_flight--;
+        complete(b, b->stash[k].op, b->stash[k].res);
+    }
+    b->n_stash = 0;
 }
 
 /* Reads every listed reader, a round of up to RB_MAX at a time, and hands the
@@ -488,14 +549,14 @@ static void read_rounds(struct dext_wbatch *b)
                     continue;
                 }
                 io_uring_prep_recv(sqe, b->rslot[i]->fd, b->rbuf[i], RB_SIZE, MSG_DONTWAIT);
-                io_uring_sqe_set_data64(sqe, ((uint64_t)i << 1) | RQ_TAG);
+                io_uring_sqe_set_data64(sqe, read_ud(b, i));
                 b->r_in_flight++;
             }
-            if (submit(b) < 0)
-                log_warn("io_uring submit failed: reads wait for the next turn");
+            (void)submit(b);
             reap(b);
             wait_reads(b);
         }
+        finish_collecting(b);
         for (unsigned i = 0; i < n; i++) {
             hand_over(b, i);
             free(b->rheld[i]);
@@ -608,24 +669,43 @@ static void gather(struct dext_wbatch *b)
     unsigned hot = b->hot_now > b->hot_before ? b->hot_now : b->hot_before;
 
     b->turn_reads = 0;
-    if (!b->gather_us || hot < GATHER_MIN_HOT || reads == 0 || reads * 8 > hot)
+    if (b->rhead || !b->gather_us || hot < GATHER_MIN_HOT || reads == 0 || reads * 8 > hot)
         return;
     struct timespec ts = {.tv_nsec = (long)b->gather_us * 1000};
     b->n_gathers++;
     (void)nanosleep(&ts, NULL);
 }
 
+static void on_pending(uv_idle_t *h)
+{
+}
+
+/* Reads and writes until neither has work left (callbacks of one may give work to
+ * the other), within bounds; a reader still listed then keeps the loop's next wait
+ * from sleeping. */
+static void run_turn(struct dext_wbatch *b)
+{
+    for (int k = 0; k < 4; k++) {
+        read_rounds(b);
+        flush(b);
+        if (!b->rhead)
+            break;
+    }
+    if (b->rhead && !uv_is_active((uv_handle_t *)&b->pending))
+        (void)uv_idle_start(&b->pending, on_pending);
+    else if (!b->rhead && uv_is_active((uv_handle_t *)&b->pending))
+        (void)uv_idle_stop(&b->pending);
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
-    read_rounds(h->data);
-    flush(h->data);
+    run_turn(h->data);
     gather(h->data);
 }
 
 static void on_check(uv_check_t *h)
 {
-    read_rounds(h->data);
-    flush(h->data);
+    run_turn(h->data);
 }
 
 static void on_late(uv_timer_t *t)
@@ -647,6 +727,10 @@ static void on_handle_closed(uv_handle_t *h)
     io_uring_queue_exit(&b->ring);
     for (unsigned i = 0; i < RB_MAX; i++)
         free(b->rbuf[i]);
+    for (unsigned i = 0; i < b->n_orphans; i++)
+        free(b->orphans[i]);
+    free(b->orphans);
+    free(b->stash);
     free(b);
 }
 
@@ -702,13 +786,15 @@ struct dext_wbatch *dext_wbatch_acquire(uv_loop_t *loop)
     (void)uv_prepare_init(loop, &b->prepare);
     (void)uv_check_init(loop, &b->check);
     (void)uv_timer_init(loop, &b->late);
-    b->prepare.data = b->check.data = b->late.data = b;
-    b->n_open_handles = 3;
+    (void)uv_idle_init(loop, &b->pending);
+    b->prepare.data = b->check.data = b->late.data = b->pending.data = b;
+    b->n_open_handles = 4;
     (void)uv_prepare_start(&b->prepare, on_prepare);
     (void)uv_check_start(&b->check, on_check);
     /* Writers keep the loop alive; the batch itself does not. */
     uv_unref((uv_handle_t *)&b->prepare);
     uv_unref((uv_handle_t *)&b->check);
+    uv_unref((uv_handle_t *)&b->pending);
     b->next_batch = batches;
     batches = b;
     return b;
@@ -731,6 +817,7 @@ void dext_wbatch_release(struct dext_wbatch *b)
     uv_close((uv_handle_t *)&b->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&b->check, on_handle_closed);
     uv_close((uv_handle_t *)&b->late, on_handle_closed);
+    uv_close((uv_handle_t *)&b->pending, on_handle_closed);
 }
 
 void dext_wq_init(struct dext_wq *q, struct dext_wbatch *b, int fd, const struct dext_wq_ops *ops,

@@ -3,10 +3,10 @@
  * that takes only part (the rest spills, in order), a peer that is gone (the error
  * reaches the writer), bytes dropped with their queue, one batch per loop, and the
  * switch that turns it off. Reads: several sockets read in one turn, the end of a
- * stream, a reset, bytes held for a reader stopped meanwhile and handed over in order when
- * it starts again, a reader done by another's callback, a stream larger than one
- * read; the loop gathers after a small turn under load, and never with a few
- * sockets. */
+ * stream, a reset, bytes held for a reader stopped meanwhile and handed over in
+ * order when it starts again (before the loop waits, even when a write's completion
+ * starts it), a reader done by another's callback, a stream larger than one read;
+ * the loop gathers after a small turn under load, and never with a few sockets. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -273,6 +273,8 @@ struct reader {
 };
 
 static int call_seq;
+static uv_loop_t *cb_loop; /* when set, r_cb notes the loop's time of each call */
+static uint64_t cb_at;
 
 static void r_cb(void *data, ssize_t nread, const uv_buf_t *buf)
 {
@@ -280,6 +282,8 @@ static void r_cb(void *data, ssize_t nread, const uv_buf_t *buf)
 
     if (!rd->n_calls++)
         rd->order = ++call_seq;
+    if (cb_loop)
+        cb_at = uv_now(cb_loop);
     if (nread > 0)
         ASSERT_EQ(dext_buf_append(&rd->got, buf->base, (size_t)nread), 0);
     else
@@ -481,6 +485,99 @@ static void test_stopped_reader_keeps_bytes(void)
     close(c[1]);
 }
 
+/* A reader with held bytes started by a write's completion, in the flush before the
+ * loop waits: the bytes come before the wait, not after it. */
+struct starter {
+    struct dext_rq *rq;
+};
+
+static int s_spill(void *data, const char *p, size_t n)
+{
+    return 0;
+}
+
+static void s_flushed(void *data)
+{
+    struct starter *st = data;
+    dext_rq_start(st->rq);
+}
+
+static void s_error(void *data, int err)
+{
+}
+
+static const struct dext_wq_ops starter_ops = {
+    .spill = s_spill, .on_flushed = s_flushed, .on_error = s_error};
+
+static void on_wake(uv_timer_t *t)
+{
+}
+
+static void test_held_bytes_before_the_wait(void)
+{
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq qa, qb;
+    struct dext_wq wq;
+    struct reader ra = {0}, rb = {0};
+    struct starter st;
+    uv_timer_t wake;
+    uint64_t t0;
+    int a[2], c[2], w[2];
+    char sink[16];
+
+    if (!have_uring)
+        return;
+    uv_loop_init(&loop);
+    pair(a);
+    pair(c);
+    pair(w);
+    dext_buf_init(&ra.got, 1024);
+    dext_buf_init(&rb.got, 1024);
+    b = dext_wbatch_acquire(&loop);
+    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
+    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
+    dext_wq_init(&wq, b, w[0], &starter_ops, &st);
+    uv_timer_init(&loop, &wake);
+    uv_timer_start(&wake, on_wake, 60000, 0);
+    dext_rq_start(&qa);
+    dext_rq_start(&qb);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ra.stop_other = &qb;
+    rb.stop_other = &qa;
+    put(a[1], "a1");
+    put(c[1], "b1");
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
+    struct reader *held = ra.n_calls ? &rb : &ra;
+    st.rq = ra.n_calls ? &qb : &qa;
+    /* The write goes out before the next wait; its completion starts the reader. */
+    uv_buf_t x = uv_buf_init((char *)"go", 2);
+    ASSERT_EQ(dext_wq_writev(&wq, &x, 1), 0);
+    uv_timer_start(&wake, on_wake, 300, 0);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    cb_loop = &loop;
+    (void)uv_run(&loop, UV_RUN_ONCE); /* waits for the timer: 300 ms */
+    cb_loop = NULL;
+    ASSERT_EQ(held->got.len, 2);
+    ASSERT_TRUE(cb_at - t0 < 200); /* handed over before the wait, not after it */
+    ASSERT_EQ(drain(w[1], sink, sizeof(sink)), 2);
+    dext_wq_done(&wq);
+    dext_rq_done(&qa);
+    dext_rq_done(&qb);
+    dext_buf_done(&ra.got);
+    dext_buf_done(&rb.got);
+    dext_wbatch_release(b);
+    uv_close((uv_handle_t *)&wake, NULL);
+    close_loop(&loop);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(c[i]);
+        close(w[i]);
+    }
+}
+
 /* A's callback ends B in the turn that read both: B hears nothing more. */
 static void test_reader_done_by_another(void)
 {
@@ -672,6 +769,7 @@ int main(void)
         TAP_RUN(test_read_end);
         TAP_RUN(test_read_reset);
         TAP_RUN(test_stopped_reader_keeps_bytes);
+        TAP_RUN(test_held_bytes_before_the_wait);
         TAP_RUN(test_reader_done_by_another);
         TAP_RUN(test_large_stream);
         TAP_RUN(test_gather);
