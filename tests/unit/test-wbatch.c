@@ -431,58 +431,81 @@ static void test_read_reset(void)
     close(lfd);
 }
 
+/* Two readers on two socket pairs: A (index 0) and B (1), both started. */
+struct duo {
+    uv_loop_t loop;
+    struct dext_wbatch *b;
+    struct dext_rq q[2];
+    struct reader rd[2];
+    int sv[2][2];
+};
+
+static void duo_open(struct duo *d)
+{
+    memset(d, 0, sizeof(*d));
+    uv_loop_init(&d->loop);
+    d->b = dext_wbatch_acquire(&d->loop);
+    for (int i = 0; i < 2; i++) {
+        pair(d->sv[i]);
+        dext_buf_init(&d->rd[i].got, 1024);
+        ASSERT_EQ(dext_rq_init(&d->q[i], d->b, d->sv[i][0], r_cb, &d->rd[i]), 0);
+        dext_rq_start(&d->q[i]);
+    }
+    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
+}
+
+/* Both get bytes in one turn; whichever is called first stops (or ends) the other.
+ * Returns the index of the other. */
+static int duo_race(struct duo *d, bool end)
+{
+    for (int i = 0; i < 2; i++) {
+        if (end)
+            d->rd[i].done_other = &d->q[1 - i];
+        else
+            d->rd[i].stop_other = &d->q[1 - i];
+    }
+    put(d->sv[0][1], "a1");
+    put(d->sv[1][1], "b1");
+    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(d->rd[0].n_calls + d->rd[1].n_calls, 1);
+    return d->rd[0].n_calls ? 1 : 0;
+}
+
+static void duo_close(struct duo *d)
+{
+    for (int i = 0; i < 2; i++) {
+        dext_rq_done(&d->q[i]);
+        dext_buf_done(&d->rd[i].got);
+    }
+    dext_wbatch_release(d->b);
+    close_loop(&d->loop);
+    for (int i = 0; i < 2; i++) {
+        close(d->sv[i][0]);
+        close(d->sv[i][1]);
+    }
+}
+
 /* A's callback stops B in the turn that read both: B's bytes wait for its start. */
 static void test_stopped_reader_keeps_bytes(void)
 {
-    uv_loop_t loop;
-    struct dext_wbatch *b;
-    struct dext_rq qa, qb;
-    struct reader ra = {0}, rb = {0};
-    int a[2], c[2];
+    struct duo d;
+    int o;
 
     if (!have_uring)
         return;
-    uv_loop_init(&loop);
-    keep_alive(&loop);
-    pair(a);
-    pair(c);
-    dext_buf_init(&ra.got, 1024);
-    dext_buf_init(&rb.got, 1024);
-    b = dext_wbatch_acquire(&loop);
-    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
-    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
-    dext_rq_start(&qa);
-    dext_rq_start(&qb);
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ra.stop_other = &qb;
-    rb.stop_other = &qa;
-    put(a[1], "a1");
-    put(c[1], "b1");
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    /* Whichever ran first stopped the other, whose bytes are held. */
-    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
-    struct dext_rq *stopped = ra.n_calls ? &qb : &qa;
-    struct reader *held = ra.n_calls ? &rb : &ra;
-    int held_fd = ra.n_calls ? c[1] : a[1];
-    ASSERT_TRUE(stopped->has_held);
-    put(held_fd, "+2");
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(held->n_calls, 0); /* still stopped */
-    dext_rq_start(stopped);
-    for (int i = 0; i < 4 && held->got.len < 4; i++)
-        (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(held->got.len, 4);
-    ASSERT_TRUE(memcmp(held->got.data, held == &ra ? "a1+2" : "b1+2", 4) == 0);
-    dext_rq_done(&qa);
-    dext_rq_done(&qb);
-    dext_buf_done(&ra.got);
-    dext_buf_done(&rb.got);
-    dext_wbatch_release(b);
-    close_loop(&loop);
-    close(a[0]);
-    close(a[1]);
-    close(c[0]);
-    close(c[1]);
+    duo_open(&d);
+    keep_alive(&d.loop);
+    o = duo_race(&d, false);
+    ASSERT_TRUE(d.q[o].has_held);
+    put(d.sv[o][1], "+2");
+    (void)uv_run(&d.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(d.rd[o].n_calls, 0); /* still stopped */
+    dext_rq_start(&d.q[o]);
+    for (int i = 0; i < 4 && d.rd[o].got.len < 4; i++)
+        (void)uv_run(&d.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(d.rd[o].got.len, 4);
+    ASSERT_TRUE(memcmp(d.rd[o].got.data, o ? "b1+2" : "a1+2", 4) == 0);
+    duo_close(&d);
 }
 
 /* A reader with held bytes started by a write's completion, in the flush before the
@@ -515,114 +538,60 @@ static void on_wake(uv_timer_t *t)
 
 static void test_held_bytes_before_the_wait(void)
 {
-    uv_loop_t loop;
-    struct dext_wbatch *b;
-    struct dext_rq qa, qb;
+    struct duo d;
     struct dext_wq wq;
-    struct reader ra = {0}, rb = {0};
     struct starter st;
     uv_timer_t wake;
     uint64_t t0;
-    int a[2], c[2], w[2];
+    int w[2], o;
     char sink[16];
 
     if (!have_uring)
         return;
-    uv_loop_init(&loop);
-    pair(a);
-    pair(c);
+    duo_open(&d);
     pair(w);
-    dext_buf_init(&ra.got, 1024);
-    dext_buf_init(&rb.got, 1024);
-    b = dext_wbatch_acquire(&loop);
-    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
-    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
-    dext_wq_init(&wq, b, w[0], &starter_ops, &st);
-    uv_timer_init(&loop, &wake);
+    dext_wq_init(&wq, d.b, w[0], &starter_ops, &st);
+    uv_timer_init(&d.loop, &wake);
     uv_timer_start(&wake, on_wake, 60000, 0);
-    dext_rq_start(&qa);
-    dext_rq_start(&qb);
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ra.stop_other = &qb;
-    rb.stop_other = &qa;
-    put(a[1], "a1");
-    put(c[1], "b1");
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
-    struct reader *held = ra.n_calls ? &rb : &ra;
-    st.rq = ra.n_calls ? &qb : &qa;
+    o = duo_race(&d, false);
+    st.rq = &d.q[o];
     /* The write goes out before the next wait; its completion starts the reader. */
     uv_buf_t x = uv_buf_init((char *)"go", 2);
     ASSERT_EQ(dext_wq_writev(&wq, &x, 1), 0);
     uv_timer_start(&wake, on_wake, 300, 0);
-    uv_update_time(&loop);
-    t0 = uv_now(&loop);
-    cb_loop = &loop;
-    (void)uv_run(&loop, UV_RUN_ONCE); /* waits for the timer: 300 ms */
+    uv_update_time(&d.loop);
+    t0 = uv_now(&d.loop);
+    cb_loop = &d.loop;
+    (void)uv_run(&d.loop, UV_RUN_ONCE); /* waits for the timer: 300 ms */
     cb_loop = NULL;
-    ASSERT_EQ(held->got.len, 2);
+    ASSERT_EQ(d.rd[o].got.len, 2);
     ASSERT_TRUE(cb_at - t0 < 200); /* handed over before the wait, not after it */
     ASSERT_EQ(drain(w[1], sink, sizeof(sink)), 2);
     dext_wq_done(&wq);
-    dext_rq_done(&qa);
-    dext_rq_done(&qb);
-    dext_buf_done(&ra.got);
-    dext_buf_done(&rb.got);
-    dext_wbatch_release(b);
     uv_close((uv_handle_t *)&wake, NULL);
-    close_loop(&loop);
-    for (int i = 0; i < 2; i++) {
-        close(a[i]);
-        close(c[i]);
-        close(w[i]);
-    }
+    duo_close(&d);
+    close(w[0]);
+    close(w[1]);
 }
 
 /* A's callback ends B in the turn that read both: B hears nothing more. */
 static void test_reader_done_by_another(void)
 {
-    uv_loop_t loop;
-    struct dext_wbatch *b;
-    struct dext_rq qa, qb;
-    struct reader ra = {0}, rb = {0};
-    int a[2], c[2];
+    struct duo d;
+    int o;
 
     if (!have_uring)
         return;
-    uv_loop_init(&loop);
-    keep_alive(&loop);
-    pair(a);
-    pair(c);
-    dext_buf_init(&ra.got, 1024);
-    dext_buf_init(&rb.got, 1024);
-    b = dext_wbatch_acquire(&loop);
-    ASSERT_EQ(dext_rq_init(&qa, b, a[0], r_cb, &ra), 0);
-    ASSERT_EQ(dext_rq_init(&qb, b, c[0], r_cb, &rb), 0);
-    dext_rq_start(&qa);
-    dext_rq_start(&qb);
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ra.done_other = &qb;
-    rb.done_other = &qa;
-    put(a[1], "a");
-    put(c[1], "b");
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(ra.n_calls + rb.n_calls, 1);
-    struct reader *gone = ra.n_calls ? &rb : &ra, *alive = ra.n_calls ? &ra : &rb;
-    put(a[1], "more");
-    put(c[1], "more");
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(gone->n_calls, 0);
-    ASSERT_EQ(alive->got.len, 5); /* its first byte and "more" */
-    dext_rq_done(&qa);            /* a second done is harmless */
-    dext_rq_done(&qb);
-    dext_buf_done(&ra.got);
-    dext_buf_done(&rb.got);
-    dext_wbatch_release(b);
-    close_loop(&loop);
-    close(a[0]);
-    close(a[1]);
-    close(c[0]);
-    close(c[1]);
+    duo_open(&d);
+    keep_alive(&d.loop);
+    o = duo_race(&d, true);
+    put(d.sv[0][1], "more");
+    put(d.sv[1][1], "more");
+    (void)uv_run(&d.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(d.rd[o].n_calls, 0);
+    ASSERT_EQ(d.rd[1 - o].got.len, 6); /* "a1" or "b1", then "more" */
+    dext_rq_done(&d.q[o]);             /* a second done is harmless */
+    duo_close(&d);
 }
 
 /* More than one read's worth, written before the loop turns: all of it, in order. */
