@@ -303,53 +303,86 @@ static void put(int fd, const char *s)
     ASSERT_EQ(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
-static void test_reads_in_one_turn(void)
-{
-    enum { N = 3 };
+/* @n readers (up to 20) on as many socket pairs, all started, on a loop of their own. */
+struct readers {
     uv_loop_t loop;
     struct dext_wbatch *b;
-    struct dext_rq q[N];
-    struct reader rd[N];
-    int sv[N][2];
-    char msg[16];
+    int n;
+    struct dext_rq q[20];
+    struct reader rd[20];
+    int sv[20][2];
+};
+
+static void readers_open(struct readers *d, int n)
+{
+    memset(d, 0, sizeof(*d));
+    d->n = n;
+    uv_loop_init(&d->loop);
+    d->b = dext_wbatch_acquire(&d->loop);
+    for (int i = 0; i < n; i++) {
+        pair(d->sv[i]);
+        dext_buf_init(&d->rd[i].got, 1 << 16);
+        ASSERT_EQ(dext_rq_init(&d->q[i], d->b, d->sv[i][0], r_cb, &d->rd[i]), 0);
+        dext_rq_start(&d->q[i]);
+    }
+    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
+}
+
+static void readers_close(struct readers *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        dext_rq_done(&d->q[i]);
+        dext_buf_done(&d->rd[i].got);
+    }
+    dext_wbatch_release(d->b);
+    close_loop(&d->loop);
+    for (int i = 0; i < d->n; i++) {
+        close(d->sv[i][0]);
+        close(d->sv[i][1]);
+    }
+}
+
+/* Readers 0 and 1 get bytes in one turn; whichever is called first stops (or ends)
+ * the other. Returns the index of the other. */
+static int readers_race(struct readers *d, bool end)
+{
+    for (int i = 0; i < 2; i++) {
+        if (end)
+            d->rd[i].done_other = &d->q[1 - i];
+        else
+            d->rd[i].stop_other = &d->q[1 - i];
+    }
+    put(d->sv[0][1], "a1");
+    put(d->sv[1][1], "b1");
+    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(d->rd[0].n_calls + d->rd[1].n_calls, 1);
+    return d->rd[0].n_calls ? 1 : 0;
+}
+
+static void test_reads_in_one_turn(void)
+{
+    struct readers d;
+    char msg[32];
 
     if (!have_uring)
         return;
-    uv_loop_init(&loop);
-    keep_alive(&loop);
-    b = dext_wbatch_acquire(&loop);
-    for (int i = 0; i < N; i++) {
-        pair(sv[i]);
-        memset(&rd[i], 0, sizeof(rd[i]));
-        dext_buf_init(&rd[i].got, 1024);
-        ASSERT_EQ(dext_rq_init(&q[i], b, sv[i][0], r_cb, &rd[i]), 0);
-        dext_rq_start(&q[i]);
-    }
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    for (int i = 0; i < N; i++)
-        ASSERT_EQ(rd[i].n_calls, 0); /* nothing to read yet */
-    for (int i = 0; i < N; i++) {
+    readers_open(&d, 3);
+    keep_alive(&d.loop);
+    for (int i = 0; i < d.n; i++)
+        ASSERT_EQ(d.rd[i].n_calls, 0); /* nothing to read yet */
+    for (int i = 0; i < d.n; i++) {
         (void)snprintf(msg, sizeof(msg), "hello %d", i);
-        put(sv[i][1], msg);
+        put(d.sv[i][1], msg);
     }
-    (void)uv_run(&loop, UV_RUN_NOWAIT); /* one turn reads them all */
-    for (int i = 0; i < N; i++) {
+    (void)uv_run(&d.loop, UV_RUN_NOWAIT); /* one turn reads them all */
+    for (int i = 0; i < d.n; i++) {
         (void)snprintf(msg, sizeof(msg), "hello %d", i);
-        ASSERT_EQ(rd[i].n_calls, 1);
-        ASSERT_EQ(rd[i].got.len, strlen(msg));
-        ASSERT_TRUE(memcmp(rd[i].got.data, msg, strlen(msg)) == 0);
-        ASSERT_EQ(rd[i].end, 0);
+        ASSERT_EQ(d.rd[i].n_calls, 1);
+        ASSERT_EQ(d.rd[i].got.len, strlen(msg));
+        ASSERT_TRUE(memcmp(d.rd[i].got.data, msg, strlen(msg)) == 0);
+        ASSERT_EQ(d.rd[i].end, 0);
     }
-    for (int i = 0; i < N; i++) {
-        dext_rq_done(&q[i]);
-        dext_buf_done(&rd[i].got);
-    }
-    dext_wbatch_release(b);
-    close_loop(&loop);
-    for (int i = 0; i < N; i++) {
-        close(sv[i][0]);
-        close(sv[i][1]);
-    }
+    readers_close(&d);
 }
 
 static void test_read_end(void)
@@ -431,71 +464,17 @@ static void test_read_reset(void)
     close(lfd);
 }
 
-/* Two readers on two socket pairs: A (index 0) and B (1), both started. */
-struct duo {
-    uv_loop_t loop;
-    struct dext_wbatch *b;
-    struct dext_rq q[2];
-    struct reader rd[2];
-    int sv[2][2];
-};
-
-static void duo_open(struct duo *d)
-{
-    memset(d, 0, sizeof(*d));
-    uv_loop_init(&d->loop);
-    d->b = dext_wbatch_acquire(&d->loop);
-    for (int i = 0; i < 2; i++) {
-        pair(d->sv[i]);
-        dext_buf_init(&d->rd[i].got, 1024);
-        ASSERT_EQ(dext_rq_init(&d->q[i], d->b, d->sv[i][0], r_cb, &d->rd[i]), 0);
-        dext_rq_start(&d->q[i]);
-    }
-    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
-}
-
-/* Both get bytes in one turn; whichever is called first stops (or ends) the other.
- * Returns the index of the other. */
-static int duo_race(struct duo *d, bool end)
-{
-    for (int i = 0; i < 2; i++) {
-        if (end)
-            d->rd[i].done_other = &d->q[1 - i];
-        else
-            d->rd[i].stop_other = &d->q[1 - i];
-    }
-    put(d->sv[0][1], "a1");
-    put(d->sv[1][1], "b1");
-    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(d->rd[0].n_calls + d->rd[1].n_calls, 1);
-    return d->rd[0].n_calls ? 1 : 0;
-}
-
-static void duo_close(struct duo *d)
-{
-    for (int i = 0; i < 2; i++) {
-        dext_rq_done(&d->q[i]);
-        dext_buf_done(&d->rd[i].got);
-    }
-    dext_wbatch_release(d->b);
-    close_loop(&d->loop);
-    for (int i = 0; i < 2; i++) {
-        close(d->sv[i][0]);
-        close(d->sv[i][1]);
-    }
-}
-
 /* A's callback stops B in the turn that read both: B's bytes wait for its start. */
 static void test_stopped_reader_keeps_bytes(void)
 {
-    struct duo d;
+    struct readers d;
     int o;
 
     if (!have_uring)
         return;
-    duo_open(&d);
+    readers_open(&d, 2);
     keep_alive(&d.loop);
-    o = duo_race(&d, false);
+    o = readers_race(&d, false);
     ASSERT_TRUE(d.q[o].has_held);
     put(d.sv[o][1], "+2");
     (void)uv_run(&d.loop, UV_RUN_NOWAIT);
@@ -505,7 +484,7 @@ static void test_stopped_reader_keeps_bytes(void)
         (void)uv_run(&d.loop, UV_RUN_NOWAIT);
     ASSERT_EQ(d.rd[o].got.len, 4);
     ASSERT_TRUE(memcmp(d.rd[o].got.data, o ? "b1+2" : "a1+2", 4) == 0);
-    duo_close(&d);
+    readers_close(&d);
 }
 
 /* A reader with held bytes started by a write's completion, in the flush before the
@@ -538,7 +517,7 @@ static void on_wake(uv_timer_t *t)
 
 static void test_held_bytes_before_the_wait(void)
 {
-    struct duo d;
+    struct readers d;
     struct dext_wq wq;
     struct starter st;
     uv_timer_t wake;
@@ -548,12 +527,12 @@ static void test_held_bytes_before_the_wait(void)
 
     if (!have_uring)
         return;
-    duo_open(&d);
+    readers_open(&d, 2);
     pair(w);
     dext_wq_init(&wq, d.b, w[0], &starter_ops, &st);
     uv_timer_init(&d.loop, &wake);
     uv_timer_start(&wake, on_wake, 60000, 0);
-    o = duo_race(&d, false);
+    o = readers_race(&d, false);
     st.rq = &d.q[o];
     /* The write goes out before the next wait; its completion starts the reader. */
     uv_buf_t x = uv_buf_init((char *)"go", 2);
@@ -569,7 +548,7 @@ static void test_held_bytes_before_the_wait(void)
     ASSERT_EQ(drain(w[1], sink, sizeof(sink)), 2);
     dext_wq_done(&wq);
     uv_close((uv_handle_t *)&wake, NULL);
-    duo_close(&d);
+    readers_close(&d);
     close(w[0]);
     close(w[1]);
 }
@@ -577,21 +556,21 @@ static void test_held_bytes_before_the_wait(void)
 /* A's callback ends B in the turn that read both: B hears nothing more. */
 static void test_reader_done_by_another(void)
 {
-    struct duo d;
+    struct readers d;
     int o;
 
     if (!have_uring)
         return;
-    duo_open(&d);
+    readers_open(&d, 2);
     keep_alive(&d.loop);
-    o = duo_race(&d, true);
+    o = readers_race(&d, true);
     put(d.sv[0][1], "more");
     put(d.sv[1][1], "more");
     (void)uv_run(&d.loop, UV_RUN_NOWAIT);
     ASSERT_EQ(d.rd[o].n_calls, 0);
     ASSERT_EQ(d.rd[1 - o].got.len, 6); /* "a1" or "b1", then "more" */
     dext_rq_done(&d.q[o]);             /* a second done is harmless */
-    duo_close(&d);
+    readers_close(&d);
 }
 
 /* More than one read's worth, written before the loop turns: all of it, in order. */
@@ -636,68 +615,45 @@ out:
     free(data);
 }
 
-/* Turns of the loop in which @n of the readers got a byte. */
-static void poke(uv_loop_t *loop, int (*sv)[2], int n)
+/* A turn of the loop in which the first @n readers got a byte. */
+static void poke(struct readers *d, int n)
 {
     for (int i = 0; i < n; i++)
-        put(sv[i][1], "x");
-    (void)uv_run(loop, UV_RUN_NOWAIT);
+        put(d->sv[i][1], "x");
+    (void)uv_run(&d->loop, UV_RUN_NOWAIT);
 }
 
 /* 20 sockets read in one turn, then a turn that read one: the next wait is
  * preceded by a sleep. With 2 sockets, never. */
 static void test_gather(void)
 {
-    enum { N = 20 };
-    uv_loop_t loop;
-    struct dext_wbatch *b;
-    struct dext_rq q[N];
-    struct reader rd[N];
-    int sv[N][2];
+    struct readers d;
     unsigned long before;
 
     if (!have_uring)
         return;
-    uv_loop_init(&loop);
-    keep_alive(&loop);
-    b = dext_wbatch_acquire(&loop);
-    for (int i = 0; i < N; i++) {
-        pair(sv[i]);
-        memset(&rd[i], 0, sizeof(rd[i]));
-        dext_buf_init(&rd[i].got, 1 << 16);
-        ASSERT_EQ(dext_rq_init(&q[i], b, sv[i][0], r_cb, &rd[i]), 0);
-        dext_rq_start(&q[i]);
-    }
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    readers_open(&d, 20);
+    keep_alive(&d.loop);
     /* A few sockets: however small the turns, no sleep. */
     for (int t = 0; t < 50; t++)
-        poke(&loop, sv, 2);
-    (void)uv_run(&loop, UV_RUN_NOWAIT);
-    ASSERT_EQ(dext_wbatch_gathers(b), 0);
+        poke(&d, 2);
+    (void)uv_run(&d.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(dext_wbatch_gathers(d.b), 0);
     /* Many, then one: a sleep before the next wait (tried again should the loop's
      * clock have moved on by more than a millisecond in between). */
-    before = dext_wbatch_gathers(b);
-    for (int t = 0; t < 20 && dext_wbatch_gathers(b) == before; t++) {
-        poke(&loop, sv, N);
-        poke(&loop, sv, 1);
-        (void)uv_run(&loop, UV_RUN_NOWAIT);
+    before = dext_wbatch_gathers(d.b);
+    for (int t = 0; t < 20 && dext_wbatch_gathers(d.b) == before; t++) {
+        poke(&d, d.n);
+        poke(&d, 1);
+        (void)uv_run(&d.loop, UV_RUN_NOWAIT);
     }
-    ASSERT_TRUE(dext_wbatch_gathers(b) > before);
+    ASSERT_TRUE(dext_wbatch_gathers(d.b) > before);
     /* Many in every turn: no sleep. */
-    before = dext_wbatch_gathers(b);
+    before = dext_wbatch_gathers(d.b);
     for (int t = 0; t < 5; t++)
-        poke(&loop, sv, N);
-    ASSERT_EQ(dext_wbatch_gathers(b), before);
-    for (int i = 0; i < N; i++) {
-        dext_rq_done(&q[i]);
-        dext_buf_done(&rd[i].got);
-    }
-    dext_wbatch_release(b);
-    close_loop(&loop);
-    for (int i = 0; i < N; i++) {
-        close(sv[i][0]);
-        close(sv[i][1]);
-    }
+        poke(&d, d.n);
+    ASSERT_EQ(dext_wbatch_gathers(d.b), before);
+    readers_close(&d);
 }
 
 static void test_switched_off(void)
